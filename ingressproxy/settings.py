@@ -1,0 +1,93 @@
+"""Static settings (flags and INGRESSPROXY_* variables), fixed for the life of the process.
+
+The dynamic configuration (manifests -> route table) lives in snapshot.py instead.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["Settings", "SettingsError", "parse_networks"]
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class SettingsError(ValueError):
+    """A flag or environment variable has a value we cannot use; the message names it."""
+
+
+def parse_networks(values: tuple[str, ...] | list[str], what: str) -> tuple[IPNetwork, ...]:
+    nets: list[IPNetwork] = []
+    for raw in values:
+        for part in raw.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            try:
+                nets.append(ipaddress.ip_network(part, strict=False))
+            except ValueError as exc:
+                raise SettingsError(f"{what}: {part!r} is not an IP address or CIDR") from exc
+    return tuple(nets)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    manifests: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    admin_host: str = "127.0.0.1"
+    admin_port: int | None = 9000  # None disables the admin listener
+    ingress_classes: tuple[str, ...] = ()
+    trusted_proxies: tuple[IPNetwork, ...] = ()
+    allow_external_name: bool = False
+    connect_timeout: float = 5.0
+    read_timeout: float = 60.0
+    server_header: str = "ingressproxy"
+    log_level: str = "info"
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Settings from INGRESSPROXY_* variables (used by `uvicorn --factory`)."""
+        e = os.environ if env is None else env
+
+        def get(name: str) -> str | None:
+            v = e.get("INGRESSPROXY_" + name)
+            return v if v not in (None, "") else None
+
+        def num(name: str, default: float, kind: type = float) -> float:
+            v = get(name)
+            if v is None:
+                return default
+            try:
+                return kind(v)  # type: ignore[no-any-return]
+            except ValueError as exc:
+                raise SettingsError(f"INGRESSPROXY_{name}: {v!r} is not a number") from exc
+
+        def flag(name: str) -> bool:
+            return (get(name) or "").lower() in ("1", "true", "yes", "on")
+
+        manifests = get("MANIFESTS")
+        admin_port = get("ADMIN_PORT")
+        classes = tuple(c.strip() for c in (get("INGRESS_CLASS") or "").split(",") if c.strip())
+        return cls(
+            manifests=Path(manifests) if manifests else None,
+            host=get("HOST") or "127.0.0.1",
+            port=int(num("PORT", 8080, int)),
+            admin_host=get("ADMIN_HOST") or "127.0.0.1",
+            admin_port=None
+            if admin_port in ("off", "none", "0")
+            else int(num("ADMIN_PORT", 9000, int)),
+            ingress_classes=classes,
+            trusted_proxies=parse_networks(
+                [get("TRUSTED_PROXIES") or ""], "INGRESSPROXY_TRUSTED_PROXIES"
+            ),
+            allow_external_name=flag("ALLOW_EXTERNAL_NAME"),
+            connect_timeout=num("CONNECT_TIMEOUT", 5.0),
+            read_timeout=num("READ_TIMEOUT", 60.0),
+            log_level=get("LOG_LEVEL") or "info",
+        )
