@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Mapping
+from typing import Iterator, Mapping
 
 from .model import ObjectRef, PathType, Source
 
@@ -160,6 +160,24 @@ class RouteTable:
     any_host: HostTable | None = None
     # The defaultBackend of an Ingress without rules: catches what nothing else matched.
     default: Route | None = None
+
+    def routes(self) -> Iterator[Route]:
+        """Every route in the table, each once, in a stable order (for dumps and tools)."""
+        seen: set[int] = set()
+        tables: list[HostTable] = [self.exact_hosts[h] for h in sorted(self.exact_hosts)]
+        tables += [self.wildcard_hosts[h] for h in sorted(self.wildcard_hosts)]
+        if self.any_host is not None:
+            tables.append(self.any_host)
+        candidates: list[Route | None] = []
+        for t in tables:
+            candidates += [t.exact[p] for p in sorted(t.exact)]
+            candidates += [t.prefix[p] for p in sorted(t.prefix)]
+            candidates.append(t.default)
+        candidates.append(self.default)
+        for r in candidates:
+            if r is not None and id(r) not in seen:
+                seen.add(id(r))
+                yield r
 
     def select_host(self, host: str) -> tuple[HostTable | None, HostMatch, str | None]:
         table = self.exact_hosts.get(host)

@@ -44,6 +44,7 @@ class Settings:
     ingress_classes: tuple[str, ...] = ()
     trusted_proxies: tuple[IPNetwork, ...] = ()
     allow_external_name: bool = False
+    poll: bool = False  # watch by polling (bind mounts, network filesystems)
     connect_timeout: float = 5.0
     read_timeout: float = 60.0
     server_header: str = "ingressproxy"
@@ -87,6 +88,7 @@ class Settings:
                 [get("TRUSTED_PROXIES") or ""], "INGRESSPROXY_TRUSTED_PROXIES"
             ),
             allow_external_name=flag("ALLOW_EXTERNAL_NAME"),
+            poll=flag("POLL"),
             connect_timeout=num("CONNECT_TIMEOUT", 5.0),
             read_timeout=num("READ_TIMEOUT", 60.0),
             log_level=get("LOG_LEVEL") or "info",

@@ -1,0 +1,35 @@
+# One entry point for people and CI: make install | check | test | bench | run
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+EXAMPLE ?= examples/imagemanager
+PORT ?= 8080
+
+.PHONY: install check test bench run clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+check: $(STAMP)
+	$(BIN)/ruff check ingressproxy tests benchmarks
+	$(BIN)/ruff format --check ingressproxy tests benchmarks
+	$(BIN)/mypy
+
+# The whole suite: lint and types first, then every test.
+test: check
+	$(BIN)/pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+run: $(STAMP)
+	$(BIN)/ingressproxy serve $(EXAMPLE) --port $(PORT) --fake-backends
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

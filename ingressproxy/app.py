@@ -1,0 +1,83 @@
+"""The Starlette application: the proxy mounted as a catch-all, wired to the reloader and admin.
+
+`create_app()` is also the uvicorn factory: `uvicorn --factory ingressproxy.app:create_app`
+with INGRESSPROXY_MANIFESTS=DIR and other INGRESSPROXY_* variables (see settings.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from .admin import AdminServer, create_admin_app
+from .fakes import FakeBackends, loopback_endpoints
+from .proxy import ProxyApp
+from .reloader import Reloader
+from .settings import Settings
+from .snapshot import SnapshotHolder
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("ingressproxy")
+
+
+def create_app(
+    settings: Settings | None = None,
+    holder: SnapshotHolder | None = None,
+    *,
+    watch: bool = True,
+    fake_backends: bool = False,
+) -> Starlette:
+    """Build the app. The first load happens in the lifespan, before the first request."""
+    settings = Settings.from_env() if settings is None else settings
+    holder = SnapshotHolder() if holder is None else holder
+    proxy = ProxyApp(holder, settings)
+    reloader = Reloader(settings, holder)
+    draining = asyncio.Event()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if settings.manifests is not None:
+            await asyncio.to_thread(reloader.reload, force=True)
+        await proxy.startup()
+        fakes = FakeBackends()
+        if fake_backends:
+            fakes.start(loopback_endpoints(holder.current.table))
+        admin: AdminServer | None = None
+        if settings.admin_port is not None:
+            admin = AdminServer(
+                create_admin_app(holder, draining), settings.admin_host, settings.admin_port
+            )
+            admin.start()
+            app.state.admin_port = admin.port
+            log.info("admin listening on http://%s:%d", settings.admin_host, admin.port)
+        stop = asyncio.Event()
+        watcher = (
+            asyncio.create_task(reloader.watch(stop))
+            if watch and settings.manifests is not None
+            else None
+        )
+        try:
+            yield
+        finally:
+            draining.set()
+            stop.set()
+            if watcher is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(watcher, timeout=5)
+            if admin is not None:
+                await admin.stop()
+            await fakes.stop()
+            await proxy.aclose()
+
+    app = Starlette(routes=[Mount("/", app=proxy)], lifespan=lifespan)
+    app.state.holder = holder
+    app.state.settings = settings
+    app.state.reloader = reloader
+    app.state.admin_port = None
+    return app

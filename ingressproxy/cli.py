@@ -1,0 +1,181 @@
+"""Command line: `ingressproxy serve DIR`, `ingressproxy echo`, `ingressproxy check DIR`.
+
+The only place that turns flags into Settings and starts uvicorn; everything else is a library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .settings import Settings, SettingsError, parse_networks
+
+__all__ = ["build_parser", "main", "settings_from_args"]
+
+
+def _add_routing_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--ingress-class",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="serve only Ingresses of this class (repeatable); default: every Ingress",
+    )
+    p.add_argument(
+        "--allow-external-name",
+        action="store_true",
+        help="allow backends that are Services of type ExternalName",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ingressproxy",
+        description="A reverse proxy that routes by Kubernetes Ingress manifests.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve HTTP routed by the manifests in DIR")
+    serve.add_argument("manifests", metavar="DIR", help="folder (or file) of Kubernetes YAML")
+    serve.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="listen port (default 8080)")
+    serve.add_argument("--admin-host", default="127.0.0.1", help="admin listen address")
+    serve.add_argument(
+        "--admin-port", type=int, default=9000, help="admin port (default 9000; 0 = off)"
+    )
+    _add_routing_flags(serve)
+    serve.add_argument(
+        "--trusted-proxies",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="peers whose X-Forwarded-* headers are kept and appended to (repeatable)",
+    )
+    serve.add_argument("--connect-timeout", type=float, default=5.0, metavar="SECONDS")
+    serve.add_argument("--read-timeout", type=float, default=60.0, metavar="SECONDS")
+    serve.add_argument(
+        "--poll",
+        action="store_true",
+        help="watch the folder by polling (bind mounts, network filesystems); "
+        "also INGRESSPROXY_POLL=1",
+    )
+    serve.add_argument(
+        "--fake-backends",
+        action="store_true",
+        help="also start echo backends on every loopback endpoint the manifests name",
+    )
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+    echo = sub.add_parser("echo", help="run a fake backend that echoes each request as JSON")
+    echo.add_argument("--host", default="127.0.0.1")
+    echo.add_argument("--port", type=int, required=True)
+    echo.add_argument("--service", required=True)
+    echo.add_argument("--pod", default=None)
+    echo.add_argument("--namespace", default=None)
+
+    check = sub.add_parser("check", help="load and compile DIR, print every diagnostic")
+    check.add_argument("manifests", metavar="DIR")
+    _add_routing_flags(check)
+    check.add_argument("--strict", action="store_true", help="fail on warnings too")
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    import os
+
+    env_poll = os.environ.get("INGRESSPROXY_POLL", "").lower() in ("1", "true", "yes", "on")
+    return Settings(
+        manifests=Path(args.manifests),
+        host=args.host,
+        port=args.port,
+        admin_host=args.admin_host,
+        admin_port=args.admin_port or None,
+        ingress_classes=tuple(args.ingress_class),
+        trusted_proxies=parse_networks(args.trusted_proxies, "--trusted-proxies"),
+        allow_external_name=args.allow_external_name,
+        poll=args.poll or env_poll,
+        connect_timeout=args.connect_timeout,
+        read_timeout=args.read_timeout,
+        log_level=args.log_level,
+    )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .app import create_app
+
+    settings = settings_from_args(args)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app = create_app(settings, fake_backends=args.fake_backends)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        proxy_headers=False,  # we decide which peers to trust (--trusted-proxies)
+        server_header=False,  # Server is added only when the upstream sent none
+        date_header=False,  # the upstream's Date passes through; uvicorn would add a second
+        access_log=False,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    return 0 if server.started else 1
+
+
+def _echo(args: argparse.Namespace) -> int:
+    from .echo import serve_echo
+
+    serve_echo(args.host, args.port, args.service, args.pod, args.namespace)
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from .model import Severity
+    from .reloader import build_snapshot
+    from .settings import Settings
+
+    settings = Settings(
+        manifests=Path(args.manifests),
+        ingress_classes=tuple(args.ingress_class),
+        allow_external_name=args.allow_external_name,
+    )
+    from .reloader import compile_options
+
+    snap = build_snapshot(Path(args.manifests), compile_options(settings))
+    for d in snap.diagnostics:
+        print(d)
+    errors = sum(1 for d in snap.diagnostics if d.severity is Severity.ERROR)
+    warnings = len(snap.diagnostics) - errors
+    print(
+        f"{args.manifests}: {snap.objects} objects, {snap.routes} routes, "
+        f"{errors} errors, {warnings} warnings"
+    )
+    return 1 if errors or (args.strict and warnings) else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "echo":
+            return _echo(args)
+        if args.command == "check":
+            return _check(args)
+    except SettingsError as exc:
+        parser.error(str(exc))
+    except KeyboardInterrupt:
+        return 130
+    return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""Files -> loader -> decode -> compiler -> SnapshotHolder.swap, at start and on every change.
+
+The I/O edge of the dynamic configuration: watches the manifests folder with watchfiles, rebuilds
+the whole table off the event loop, skips unchanged content, and never installs nothing in place
+of something: on any failure the last good snapshot keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .compiler import CompileOptions, compile_manifests
+from .decode import decode
+from .loader import load_path
+from .model import Severity
+from .settings import Settings
+from .snapshot import Snapshot, SnapshotHolder
+
+__all__ = ["Reloader", "build_snapshot", "compile_options"]
+
+log = logging.getLogger("ingressproxy.reload")
+
+
+def compile_options(settings: Settings) -> CompileOptions:
+    return CompileOptions(
+        ingress_classes=settings.ingress_classes,
+        allow_external_name=settings.allow_external_name,
+    )
+
+
+def build_snapshot(root: Path, options: CompileOptions) -> Snapshot:
+    """One full load + compile. Pure apart from reading the files under `root`."""
+    loaded = load_path(root)
+    manifests, decode_diags = decode(loaded.documents)
+    result = compile_manifests(manifests, options)
+    objects = (
+        len(manifests.ingresses)
+        + len(manifests.ingress_classes)
+        + len(manifests.services)
+        + len(manifests.endpoints)
+        + len(manifests.endpoint_slices)
+    )
+    diagnostics = tuple(
+        sorted(
+            (*loaded.diagnostics, *decode_diags, *result.diagnostics),
+            key=lambda d: d.sort_key(),
+        )
+    )
+    return Snapshot(
+        table=result.table,
+        diagnostics=diagnostics,
+        loaded_at=time.time(),
+        digest=loaded.digest,
+        objects=objects,
+        routes=result.routes,
+    )
+
+
+@dataclass(slots=True)
+class Reloader:
+    """Owns the watch loop for one manifests folder and feeds the holder."""
+
+    settings: Settings
+    holder: SnapshotHolder
+    debounce_ms: int = 50
+    on_swap: Callable[[Snapshot], None] | None = None
+
+    def reload(self, *, force: bool = False) -> Snapshot | None:
+        """Rebuild now (blocking; call from a thread when on the event loop).
+
+        Returns the installed snapshot, or None when nothing changed or the build failed.
+        """
+        root = self.settings.manifests
+        if root is None:
+            return None
+        started = time.perf_counter()
+        try:
+            snap = build_snapshot(root, compile_options(self.settings))
+        except Exception as exc:  # a bug in our pipeline must never drop the last good table
+            self.holder.last_error = f"{type(exc).__name__}: {exc}"
+            log.exception("reload failed; keeping generation %d", self.holder.current.generation)
+            return None
+        current = self.holder.current
+        if not force and current.generation > 0 and snap.digest == current.digest:
+            return None
+        installed = self.holder.swap(snap)
+        errors = sum(1 for d in snap.diagnostics if d.severity is Severity.ERROR)
+        self.holder.last_error = next(
+            (str(d) for d in snap.diagnostics if d.severity is Severity.ERROR), None
+        )
+        log.info(
+            "config generation=%d objects=%d routes=%d errors=%d warnings=%d took=%.1fms",
+            installed.generation,
+            installed.objects,
+            installed.routes,
+            errors,
+            len(snap.diagnostics) - errors,
+            (time.perf_counter() - started) * 1000,
+        )
+        for d in snap.diagnostics:
+            (log.error if d.severity is Severity.ERROR else log.warning)("%s", d)
+        if self.on_swap is not None:
+            self.on_swap(installed)
+        return installed
+
+    async def watch(self, stop: asyncio.Event) -> None:
+        """Follow the folder until `stop` is set. Survives a missing folder and our own bugs."""
+        import watchfiles  # imported here: only the serving process needs it
+
+        root = self.settings.manifests
+        if root is None:
+            return
+        while not stop.is_set():
+            target = root if root.exists() else _existing_parent(root)
+            try:
+                async for _changes in watchfiles.awatch(
+                    target,
+                    stop_event=stop,
+                    debounce=self.debounce_ms,
+                    step=25,
+                    watch_filter=None,  # the digest decides; editors' swap files are no-ops
+                    force_polling=self.settings.poll or None,
+                    poll_delay_ms=300,
+                    raise_interrupt=False,
+                    ignore_permission_denied=True,
+                ):
+                    await asyncio.to_thread(self.reload)
+                    if target != root and root.exists():
+                        break  # the folder appeared: watch it directly from now on
+            except Exception:
+                log.exception("watching %s failed; retrying", target)
+                await _wait(stop, 1.0)
+
+
+def _existing_parent(p: Path) -> Path:
+    for parent in p.absolute().parents:
+        if parent.exists():
+            return parent
+    return Path("/")
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass
