@@ -102,25 +102,20 @@ class BackendResolver:
     # ------------------------------------------------------------------ steps
 
     def _resolve(self, namespace: str, ref: IngressServiceBackend) -> Resolved:
-        port_text = str(ref.port)
-
-        def failed(problem: Problem, error: str | None = None) -> Resolved:
-            backend = Backend(namespace, ref.name, port_text, (), error or problem.message)
-            return Resolved(backend, problem)
-
         svc = self._services.get((namespace, ref.name))
         if svc is None:
-            return failed(self._missing_service(namespace, ref.name))
+            return _failed(namespace, ref, self._missing_service(namespace, ref.name))
         service_port = self._service_port(svc, ref.port)
         if svc.type == "ExternalName":
-            return self._external_name(svc, ref, service_port, failed)
+            return self._external_name(svc, ref, service_port)
         if service_port is None:
-            return failed(self._missing_port(svc, ref.port))
+            return _failed(namespace, ref, self._missing_port(svc, ref.port))
         endpoints, why = self._ready_endpoints(svc, service_port)
         if not endpoints:
-            msg = f"no endpoints found for Service {namespace}/{ref.name} port {port_text}: {why}"
-            return failed(Problem(Severity.WARNING, "no-endpoints", msg), "no ready endpoints")
-        return Resolved(Backend(namespace, ref.name, port_text, endpoints))
+            msg = f"no endpoints found for Service {namespace}/{ref.name} port {ref.port}: {why}"
+            problem = Problem(Severity.WARNING, "no-endpoints", msg)
+            return _failed(namespace, ref, problem, "no ready endpoints")
+        return Resolved(Backend(namespace, ref.name, str(ref.port), endpoints))
 
     def _missing_service(self, namespace: str, name: str) -> Problem:
         msg = f"Service {namespace}/{name} not found"
@@ -159,7 +154,6 @@ class BackendResolver:
         svc: Service,
         ref: IngressServiceBackend,
         service_port: ServicePort | None,
-        failed: _Failed,
     ) -> Resolved:
         ns, name = svc.meta.namespace, svc.meta.name
         if not self._allow_external_name:
@@ -170,10 +164,12 @@ class BackendResolver:
                 " disabled; start with --allow-external-name to route to it"
             )
             problem = Problem(Severity.ERROR, "external-name-disabled", msg, "name")
-            return failed(problem, "ExternalName Services are disabled (--allow-external-name)")
+            error = "ExternalName Services are disabled (--allow-external-name)"
+            return _failed(ns, ref, problem, error)
         if not svc.external_name:
             msg = f"Service {ns}/{name} is of type ExternalName but has no spec.externalName"
-            return failed(Problem(Severity.ERROR, "missing-external-name", msg, "name"))
+            problem = Problem(Severity.ERROR, "missing-external-name", msg, "name")
+            return _failed(ns, ref, problem)
         if service_port is not None:
             target = service_port.target_port
             number = target if isinstance(target, int) else service_port.port
@@ -181,7 +177,7 @@ class BackendResolver:
             # ExternalName Services often list no ports; Traefik then uses the number as given.
             number = ref.port.number
         else:
-            return failed(self._missing_port(svc, ref.port))
+            return _failed(ns, ref, self._missing_port(svc, ref.port))
         endpoint = Endpoint(svc.external_name, number)
         return Resolved(Backend(ns, name, str(ref.port), (endpoint,)))
 
@@ -191,7 +187,7 @@ class BackendResolver:
         """Ready endpoints for one Service port, and if there are none, why (for the message)."""
         key = (svc.meta.namespace, svc.meta.name)
         slices = self._slices.get(key)
-        # EndpointSlices supersede Endpoints (deprecated since Kubernetes 1.33) whenever any
+        # EndpointSlices supersede the deprecated v1 Endpoints (as in Traefik v3) whenever any
         # slice names the Service; all of its slices together make up the endpoint set.
         if slices:
             found, not_ready, matched = _from_slices(slices, service_port)
@@ -211,10 +207,12 @@ class BackendResolver:
         return (), f"{not_ready} not ready" if not_ready else "the endpoint list is empty"
 
 
-class _Failed:
-    """Callable type of the local `failed` helper in BackendResolver._resolve (for mypy)."""
-
-    def __call__(self, problem: Problem, error: str | None = None) -> Resolved: ...
+def _failed(
+    namespace: str, ref: IngressServiceBackend, problem: Problem, error: str | None = None
+) -> Resolved:
+    """A backend with nothing to send to: the proxy answers 503 and shows `error`."""
+    backend = Backend(namespace, ref.name, str(ref.port), (), error or problem.message)
+    return Resolved(backend, problem)
 
 
 def _from_slices(
