@@ -138,17 +138,14 @@ def _echo(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     from .model import Severity
-    from .reloader import build_snapshot
-    from .settings import Settings
+    from .reloader import build_snapshot, compile_options
 
     settings = Settings(
         manifests=Path(args.manifests),
         ingress_classes=tuple(args.ingress_class),
         allow_external_name=args.allow_external_name,
     )
-    from .reloader import compile_options
-
-    snap = build_snapshot(Path(args.manifests), compile_options(settings))
+    snap, _ = build_snapshot(Path(args.manifests), compile_options(settings))
     for d in snap.diagnostics:
         print(d)
     errors = sum(1 for d in snap.diagnostics if d.severity is Severity.ERROR)

@@ -11,11 +11,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 from .compiler import CompileOptions, compile_manifests
 from .decode import decode
+from .lastgood import GoodState, carry_forward_files, carry_forward_objects, objects_by_ref
 from .loader import load_path
 from .model import Severity
 from .settings import Settings
@@ -33,10 +36,21 @@ def compile_options(settings: Settings) -> CompileOptions:
     )
 
 
-def build_snapshot(root: Path, options: CompileOptions) -> Snapshot:
-    """One full load + compile. Pure apart from reading the files under `root`."""
+def build_snapshot(
+    root: Path, options: CompileOptions, previous: GoodState | None = None
+) -> tuple[Snapshot, GoodState]:
+    """One full load + compile, falling back per file and per object on `previous`.
+
+    Pure apart from reading the files under `root`. Returns the snapshot and what to remember
+    as good for the next load.
+    """
+    previous = GoodState() if previous is None else previous
     loaded = load_path(root)
-    manifests, decode_diags = decode(loaded.documents)
+    documents, file_diags, good_files = carry_forward_files(
+        loaded.documents, loaded.diagnostics, previous
+    )
+    decoded, decode_diags = decode(documents)
+    manifests, object_diags = carry_forward_objects(decoded, decode_diags, previous)
     result = compile_manifests(manifests, options)
     objects = (
         len(manifests.ingresses)
@@ -47,11 +61,17 @@ def build_snapshot(root: Path, options: CompileOptions) -> Snapshot:
     )
     diagnostics = tuple(
         sorted(
-            (*loaded.diagnostics, *decode_diags, *result.diagnostics),
+            (
+                *loaded.diagnostics,
+                *file_diags,
+                *decode_diags,
+                *object_diags,
+                *result.diagnostics,
+            ),
             key=lambda d: d.sort_key(),
         )
     )
-    return Snapshot(
+    snapshot = Snapshot(
         table=result.table,
         diagnostics=diagnostics,
         loaded_at=time.time(),
@@ -59,6 +79,11 @@ def build_snapshot(root: Path, options: CompileOptions) -> Snapshot:
         objects=objects,
         routes=result.routes,
     )
+    good = GoodState(
+        documents_by_file=MappingProxyType(good_files),
+        objects=MappingProxyType(objects_by_ref(manifests)),
+    )
+    return snapshot, good
 
 
 @dataclass(slots=True)
@@ -69,22 +94,30 @@ class Reloader:
     holder: SnapshotHolder
     debounce_ms: int = 50
     on_swap: Callable[[Snapshot], None] | None = None
+    good: GoodState = field(default_factory=GoodState)
+    # Serialises rebuilds: the watcher and SIGHUP may ask at the same time.
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reload(self, *, force: bool = False) -> Snapshot | None:
         """Rebuild now (blocking; call from a thread when on the event loop).
 
         Returns the installed snapshot, or None when nothing changed or the build failed.
         """
+        with self._lock:
+            return self._reload(force)
+
+    def _reload(self, force: bool) -> Snapshot | None:
         root = self.settings.manifests
         if root is None:
             return None
         started = time.perf_counter()
         try:
-            snap = build_snapshot(root, compile_options(self.settings))
+            snap, good = build_snapshot(root, compile_options(self.settings), self.good)
         except Exception as exc:  # a bug in our pipeline must never drop the last good table
             self.holder.last_error = f"{type(exc).__name__}: {exc}"
             log.exception("reload failed; keeping generation %d", self.holder.current.generation)
             return None
+        self.good = good
         current = self.holder.current
         if not force and current.generation > 0 and snap.digest == current.digest:
             return None
