@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -57,6 +58,7 @@ def create_app(
             app.state.admin_port = admin.port
             log.info("admin listening on http://%s:%d", settings.admin_host, admin.port)
         stop = asyncio.Event()
+        hup = _install_sighup(reloader)
         watcher = (
             asyncio.create_task(reloader.watch(stop))
             if watch and settings.manifests is not None
@@ -67,6 +69,8 @@ def create_app(
         finally:
             draining.set()
             stop.set()
+            if hup:
+                asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
             if watcher is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(watcher, timeout=5)
@@ -81,3 +85,18 @@ def create_app(
     app.state.reloader = reloader
     app.state.admin_port = None
     return app
+
+
+def _install_sighup(reloader: Reloader) -> bool:
+    """SIGHUP forces a reload (as for nginx). Only possible on the main thread's loop."""
+    loop = asyncio.get_running_loop()
+
+    def on_hup() -> None:
+        log.info("SIGHUP: reloading")
+        loop.run_in_executor(None, lambda: reloader.reload(force=True))
+
+    try:
+        loop.add_signal_handler(signal.SIGHUP, on_hup)
+    except (ValueError, RuntimeError, NotImplementedError, AttributeError):
+        return False  # not the main thread (tests, embedding), or no SIGHUP on this platform
+    return True
