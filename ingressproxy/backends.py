@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from .model import (
     EndpointPort,
-    EndpointSlice,
     Endpoints,
+    EndpointSlice,
     IngressServiceBackend,
     Manifests,
     Service,
@@ -28,7 +28,7 @@ from .routetable import Backend, Endpoint
 __all__ = ["BackendResolver", "Problem", "Resolved"]
 
 # The label that ties an EndpointSlice to its Service (discovery.k8s.io/v1).
-SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+_SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +195,7 @@ class BackendResolver:
             found, not_ready, matched = _from_endpoints(self._endpoints[key], service_port)
         else:
             why = (
-                f"no EndpointSlice labelled {SERVICE_NAME_LABEL}={svc.meta.name} and no"
+                f"no EndpointSlice labelled {_SERVICE_NAME_LABEL}={svc.meta.name} and no"
                 " Endpoints object of that name"
             )
             return (), why
@@ -204,7 +204,9 @@ class BackendResolver:
         if not matched:
             wanted = f'named "{service_port.name}"' if service_port.name else "without a name"
             return (), f"the endpoints have no port {wanted}"
-        return (), f"{not_ready} not ready" if not_ready else "the endpoint list is empty"
+        if not_ready:
+            return (), f"{not_ready} endpoint{'s' if not_ready > 1 else ''} not ready"
+        return (), "the endpoint list is empty"
 
 
 def _failed(
@@ -235,9 +237,7 @@ def _from_slices(
     return found, not_ready, matched
 
 
-def _from_endpoints(
-    eps: Endpoints, service_port: ServicePort
-) -> tuple[list[Endpoint], int, bool]:
+def _from_endpoints(eps: Endpoints, service_port: ServicePort) -> tuple[list[Endpoint], int, bool]:
     found: list[Endpoint] = []
     not_ready = 0
     matched = False
