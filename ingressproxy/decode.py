@@ -189,6 +189,7 @@ _INVALID_PATH_SUFFIXES = ("/..", "/.")
 _PROTOCOLS = ("TCP", "UDP", "SCTP")
 _SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
 _ADDRESS_TYPES = ("IPv4", "IPv6", "FQDN")
+_LEGACY_CLASS_ANNOTATION = "kubernetes.io/ingress.class"
 _DEFAULT_CLASS_ANNOTATION = "ingressclass.kubernetes.io/is-default-class"
 _SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 
@@ -392,7 +393,7 @@ def _backend(obj: _Object, value: object, path: str) -> IngressBackend | None:
     raw = obj.as_map(value, path)
     if raw is None:
         if value is None:
-            obj.error(path, "a backend is required")
+            obj.error(path, "resource or service backend is required")
         return None
     service_raw = raw.get("service")
     resource_raw = raw.get("resource")
@@ -536,12 +537,15 @@ def _tls(obj: _Object, raw: Mapping[str, object], path: str) -> IngressTLS:
         obj.errors(host_path, checker(host))
         hosts.append(host)
     secret = obj.as_str(raw.get("secretName"), _join(path, "secretName")) or None
+    if secret is not None:  # validateTLSSecretName: a Secret name
+        obj.errors(_join(path, "secretName"), dns1123_subdomain_errors(secret))
     return IngressTLS(tuple(hosts), secret)
 
 
 def _ingress(obj: _Object, data: Mapping[str, object]) -> Ingress:
     """ValidateIngressSpec / validateIngressRules, reporting every problem."""
     meta = _meta(obj, data, dns1123_subdomain_errors, cluster=False)
+    spec_ok = data.get("spec") is None or isinstance(data.get("spec"), Mapping)
     spec = obj.as_map(data.get("spec"), "spec") or {}
     class_name = obj.as_str(spec.get("ingressClassName"), "spec.ingressClassName")
     if class_name is not None:
@@ -551,9 +555,16 @@ def _ingress(obj: _Object, data: Mapping[str, object]) -> Ingress:
         default_backend = _backend(obj, spec["defaultBackend"], "spec.defaultBackend")
     rule_items = obj.items(spec.get("rules"), "spec.rules")
     rules = tuple(_rule(obj, item, path) for path, item in rule_items)
-    if _absent(spec.get("rules")) and spec.get("defaultBackend") is None:
+    if spec_ok and _absent(spec.get("rules")) and spec.get("defaultBackend") is None:
         obj.error("spec", "either `defaultBackend` or `rules` must be specified")
     tls = tuple(_tls(obj, item, path) for path, item in obj.items(spec.get("tls"), "spec.tls"))
+    legacy = meta.annotations.get(_LEGACY_CLASS_ANNOTATION)
+    if legacy is not None and class_name is not None and legacy != class_name:
+        # ValidateIngressCreate refuses a contradiction rather than picking one.
+        obj.error(
+            _join("metadata.annotations", _LEGACY_CLASS_ANNOTATION),
+            f'"{legacy}" must match `ingressClassName` ("{class_name}") when both are specified',
+        )
     return Ingress(meta, class_name, default_backend, rules, tls)
 
 
@@ -561,8 +572,8 @@ def _ingress_class(obj: _Object, data: Mapping[str, object]) -> IngressClass:
     meta = _meta(obj, data, dns1123_subdomain_errors, cluster=True)
     spec = obj.as_map(data.get("spec"), "spec") or {}
     controller = obj.as_str(spec.get("controller"), "spec.controller")
-    if controller is None:
-        if spec.get("controller") is None:
+    if not controller:
+        if spec.get("controller") in (None, ""):
             obj.error("spec.controller", "controller is required")
     else:
         if len(controller) > 250:
@@ -705,7 +716,7 @@ def _endpoints(obj: _Object, data: Mapping[str, object]) -> Endpoints:
     return Endpoints(meta, tuple(subsets))
 
 
-def _slice_address(obj: _Object, value: object, path: str, address_type: str) -> str | None:
+def _slice_address(obj: _Object, value: object, path: str, address_type: str | None) -> str | None:
     text = obj.as_str(value, path)
     if text is None:
         if value is None:
@@ -745,8 +756,9 @@ def _endpoint_slice(obj: _Object, data: Mapping[str, object]) -> EndpointSlice:
         elif len(raw_addresses) > 100:
             obj.error(addresses_path, "must contain at most 100 addresses")
         addresses = [
-            _slice_address(obj, item, f"{addresses_path}[{i}]", address_type or "")
+            _slice_address(obj, item, f"{addresses_path}[{i}]", address_type)
             for i, item in enumerate(raw_addresses)
+            if address_type in _ADDRESS_TYPES  # else addressType itself is the reported error
         ]
         conditions = obj.as_map(raw.get("conditions"), _join(path, "conditions")) or {}
         ready = obj.as_bool(conditions.get("ready"), _join(path, "conditions.ready"))

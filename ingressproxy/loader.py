@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -298,8 +299,30 @@ def _doc_diagnostic(file: str, exc: _DocumentError) -> Diagnostic:
     )
 
 
+# Tokens that matter for flow nesting: brackets, and the quoted strings/comments that hide them.
+_FLOW_TOKEN = re.compile(r"""[\[\]{}]|"(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|(?:^|(?<=\s))#[^\n]*""")
+# ruamel's scanner is quadratic in flow nesting (`[[[[...`): refuse absurd depths before parsing.
+_MAX_FLOW_DEPTH = 2 * MAX_DEPTH
+
+
+def _flow_depth(text: str) -> int:
+    if text.count("[") + text.count("{") <= _MAX_FLOW_DEPTH:
+        return 0  # fast path: every real manifest
+    depth = deepest = 0
+    for m in _FLOW_TOKEN.finditer(text):
+        token = m.group()
+        if token in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token in "]}":
+            depth = max(depth - 1, 0)
+    return deepest
+
+
 def _compose(text: str) -> tuple[list[Any], tuple[int, int]]:
     """All documents' node trees (nothing is constructed), and the YAML version in effect."""
+    if _flow_depth(text) > _MAX_FLOW_DEPTH:
+        raise YAMLError(f"flow collections nested more than {_MAX_FLOW_DEPTH} levels")
     yaml = YAML(typ="rt")
     nodes = list(yaml.compose_all(text))
     version = getattr(yaml.resolver, "processing_version", None) or (1, 2)
@@ -498,7 +521,7 @@ class _Converter:
         value = self.scalar(node)
         if isinstance(value, bool | int | float):
             # sigs.k8s.io/yaml (kubectl) turns number and boolean keys into their JSON text.
-            text = str(value).lower() if isinstance(value, bool) else str(node.value)
+            text = _key_text(value)
             self.diagnostics.append(
                 Diagnostic(
                     Severity.WARNING,
@@ -551,6 +574,15 @@ class _Converter:
             return sign * int(digits, 10)
         except ValueError:
             return text
+
+
+def _key_text(value: bool | int | float) -> str:
+    """A number or boolean key as sigs.k8s.io/yaml writes it (strconv.Format*)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _float(text: str) -> float | str:
