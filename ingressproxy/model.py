@@ -6,11 +6,11 @@ Nothing here does I/O; every value is immutable so a compiled snapshot can be sh
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Mapping
 
 __all__ = [
     "DEFAULT_NAMESPACE",

@@ -8,10 +8,11 @@ of something: on any failure the last good snapshot keeps serving.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -97,6 +98,9 @@ class Reloader:
     good: GoodState = field(default_factory=GoodState)
     # Serialises rebuilds: the watcher and SIGHUP may ask at the same time.
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # How many rebuilds ran, installed or not (tests and tools wait on it, never sleep).
+    checks: int = 0
+    _checked: threading.Condition = field(default_factory=threading.Condition)
 
     def reload(self, *, force: bool = False) -> Snapshot | None:
         """Rebuild now (blocking; call from a thread when on the event loop).
@@ -104,7 +108,17 @@ class Reloader:
         Returns the installed snapshot, or None when nothing changed or the build failed.
         """
         with self._lock:
-            return self._reload(force)
+            try:
+                return self._reload(force)
+            finally:
+                with self._checked:
+                    self.checks += 1
+                    self._checked.notify_all()
+
+    def wait_for_checks(self, count: int, timeout: float) -> bool:
+        """Block until at least `count` rebuilds have run."""
+        with self._checked:
+            return self._checked.wait_for(lambda: self.checks >= count, timeout=timeout)
 
     def _reload(self, force: bool) -> Snapshot | None:
         root = self.settings.manifests
@@ -159,7 +173,6 @@ class Reloader:
                     watch_filter=None,  # the digest decides; editors' swap files are no-ops
                     force_polling=self.settings.poll or None,
                     poll_delay_ms=300,
-                    raise_interrupt=False,
                     ignore_permission_denied=True,
                 ):
                     await asyncio.to_thread(self.reload)
@@ -178,7 +191,5 @@ def _existing_parent(p: Path) -> Path:
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        pass

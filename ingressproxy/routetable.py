@@ -7,10 +7,10 @@ elements with one dict look-up each (Kubernetes Prefix semantics are element-wis
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Iterator, Mapping
 
 from .model import ObjectRef, PathType, Source
 
@@ -154,9 +154,7 @@ class RouteTable:
 
     exact_hosts: Mapping[str, HostTable] = field(default_factory=lambda: MappingProxyType({}))
     # Keyed by the wildcard's suffix: "*.foo.com" -> "foo.com". Matches exactly one more label.
-    wildcard_hosts: Mapping[str, HostTable] = field(
-        default_factory=lambda: MappingProxyType({})
-    )
+    wildcard_hosts: Mapping[str, HostTable] = field(default_factory=lambda: MappingProxyType({}))
     any_host: HostTable | None = None
     # The defaultBackend of an Ingress without rules: catches what nothing else matched.
     default: Route | None = None
