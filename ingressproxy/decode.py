@@ -313,8 +313,10 @@ class _Object:
                 out[key] = "true" if item else "false"
                 self.warn(field, f"value {out[key]} is not a string; quote it", "non-string-value")
             elif isinstance(item, int | float) or item is None:
+                # JSON null decodes to "" in a Go map[string]string.
                 out[key] = "" if item is None else str(item)
-                self.warn(field, f"value {item} is not a string; quote it", "non-string-value")
+                shown = "null" if item is None else out[key]
+                self.warn(field, f"value {shown} is not a string; quote it", "non-string-value")
             else:
                 self.error(field, f"must be a string, not {_type_name(item)}")
         return out

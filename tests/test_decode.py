@@ -717,7 +717,7 @@ spec:
         "x.yaml:11: warning: Service default/svc: metadata.annotations.ratio: "
         "value 1.5 is not a string; quote it",
         "x.yaml:12: warning: Service default/svc: metadata.annotations.empty: "
-        "value None is not a string; quote it",
+        "value null is not a string; quote it",
     ]
     assert all(d.code == "non-string-value" for d in diags)
 
