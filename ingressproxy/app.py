@@ -15,7 +15,8 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from .admin import AdminServer, create_admin_app
+from .admin import create_admin_app
+from .embedded import EmbeddedServer
 from .fakes import FakeBackends, loopback_endpoints
 from .proxy import ProxyApp
 from .reloader import Reloader
@@ -49,9 +50,9 @@ def create_app(
         fakes = FakeBackends()
         if fake_backends:
             fakes.start(loopback_endpoints(holder.current.table))
-        admin: AdminServer | None = None
+        admin: EmbeddedServer | None = None
         if settings.admin_port is not None:
-            admin = AdminServer(
+            admin = EmbeddedServer(
                 create_admin_app(holder, draining), settings.admin_host, settings.admin_port
             )
             admin.start()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -125,6 +126,10 @@ def _serve(args: argparse.Namespace) -> int:
         lifespan="on",
     )
     server = uvicorn.Server(config)
+    # uvicorn re-raises the signal that stopped it once shutdown is complete. A SIGTERM after a
+    # graceful shutdown is a clean exit (0, what orchestrators expect); Ctrl-C keeps the
+    # conventional 130 through KeyboardInterrupt.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
     server.run()
     return 0 if server.started else 1
 

@@ -1,0 +1,142 @@
+"""`ingressproxy` as a user runs it: a real process, real signals, real sockets."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+WAIT = 20.0
+
+
+class Proc:
+    """A running `python -m ingressproxy ...` whose log lines are read on a thread."""
+
+    def __init__(self, *args: str) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.p = subprocess.Popen(
+            [sys.executable, "-m", "ingressproxy", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.p.stdout is not None
+        for line in self.p.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def expect(self, pattern: str) -> re.Match[str]:
+        """The next log line matching `pattern`, waiting at most WAIT seconds."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + WAIT
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no line matching {pattern!r}; got:\n" + "\n".join(self.seen))
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                continue
+            self.seen.append(line)
+            m = rx.search(line)
+            if m:
+                return m
+
+    def stop(self) -> int:
+        if self.p.poll() is None:
+            self.p.kill()
+        return self.p.wait(timeout=WAIT)
+
+
+@pytest.fixture
+def proc_factory() -> Iterator[list[Proc]]:
+    procs: list[Proc] = []
+    yield procs
+    for p in procs:
+        p.stop()
+
+
+def test_serve_example_sighup_and_ctrl_c(proc_factory: list[Proc], tmp_path: Path) -> None:
+    proc = Proc("serve", str(EXAMPLES / "imagemanager"), "--port", "0", "--admin-port", "0")
+    proc_factory.append(proc)
+    # One line per reload: generation, objects, routes, errors, time taken.
+    proc.expect(r"config generation=1 objects=\d+ routes=3 errors=0 warnings=0 took=[\d.]+ms")
+    port = int(proc.expect(r"Uvicorn running on http://127\.0\.0\.1:(\d+)").group(1))
+    with httpx.Client(trust_env=False) as client:
+        r = client.get(f"http://127.0.0.1:{port}/labeling", headers={"Host": "api.imagemanager.io"})
+        # No fake backends in this run: the endpoints are not listening.
+        assert r.status_code == 502
+        r = client.get(f"http://127.0.0.1:{port}/nope", headers={"Host": "api.imagemanager.io"})
+        assert r.status_code == 404
+    proc.p.send_signal(signal.SIGHUP)
+    proc.expect(r"config generation=2 ")
+    proc.p.send_signal(signal.SIGINT)
+    proc.expect(r"Application shutdown complete")
+    assert proc.p.wait(timeout=WAIT) == 130  # the shell's convention for Ctrl-C
+    while not proc.lines.empty():
+        proc.seen.append(proc.lines.get())
+    assert not any("Traceback" in line for line in proc.seen), proc.seen
+
+
+def test_serve_with_fake_backends_answers_like_the_blog(proc_factory: list[Proc]) -> None:
+    proc = Proc(
+        "serve", str(EXAMPLES / "imagemanager"), "--port", "0", "--admin-port", "0",
+        "--fake-backends",
+    )  # fmt: skip
+    proc_factory.append(proc)
+    port = int(proc.expect(r"Uvicorn running on http://127\.0\.0\.1:(\d+)").group(1))
+    with httpx.Client(trust_env=False) as client:
+        pods = set()
+        for _ in range(3):
+            r = client.get(
+                f"http://127.0.0.1:{port}/labeling", headers={"Host": "api.imagemanager.io"}
+            )
+            assert r.status_code == 200
+            body = r.json()
+            assert body["service"] == "image-labeling"
+            assert body["namespace"] == "imagemanager"
+            pods.add(body["pod"])
+        assert len(pods) == 3  # round robin over the three Pods
+    proc.p.send_signal(signal.SIGTERM)
+    assert proc.p.wait(timeout=WAIT) == 0
+
+
+def test_check_reports_and_exits(tmp_path: Path) -> None:
+    ok = subprocess.run(
+        [sys.executable, "-m", "ingressproxy", "check", str(EXAMPLES / "imagemanager")],
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+    )
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "0 errors" in ok.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        (EXAMPLES / "imagemanager" / "ingress.yaml").read_text().replace("Prefix", "Pre")
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "ingressproxy", "check", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+    )
+    assert r.returncode == 1
+    assert re.search(
+        r"bad\.yaml:\d+: error: Ingress imagemanager/imagemanager-services: ", r.stdout
+    )
