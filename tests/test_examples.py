@@ -1,0 +1,156 @@
+"""The blog post's scenarios (examples/), run as a user would: `serve --fake-backends` on the
+bundled folders, requests through real sockets, and `ingressproxy check` as a subprocess.
+
+The fake backends bind the examples' loopback endpoints 127.0.N.x:8080 (fixed by the examples).
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from e2e import EXAMPLES, Served, echo, http_client, run_proxy
+from ruamel.yaml import YAML
+
+IMAGEMANAGER_HOST = "api.imagemanager.io"
+IMAGEMANAGER_SERVICES = [
+    ("/labeling", "image-labeling"),
+    ("/search", "image-search"),
+    ("/text-extraction", "image-text-extraction"),
+]
+
+
+@pytest.fixture(scope="module")
+def imagemanager() -> Iterator[Served]:
+    # As `ingressproxy serve examples/imagemanager --fake-backends`, with an ephemeral admin port.
+    with run_proxy(
+        EXAMPLES / "imagemanager", fake_backends=True, watch=True, admin_port=0
+    ) as served:
+        yield served
+
+
+@pytest.mark.parametrize(("path", "service"), IMAGEMANAGER_SERVICES)
+def test_imagemanager_routes_round_robin(imagemanager: Served, path: str, service: str) -> None:
+    answers = [imagemanager.get(path, host=IMAGEMANAGER_HOST) for _ in range(9)]
+    assert [r.status_code for r in answers] == [200] * 9
+    echoes = [echo(r) for r in answers]
+    assert {(e.namespace, e.service, e.path) for e in echoes} == {("imagemanager", service, path)}
+    # Three ready Pods behind each Service, taken in turn.
+    assert Counter(e.pod for e in echoes) == {f"{service}-{i}": 3 for i in range(3)}
+
+
+def test_imagemanager_subpath_and_query(imagemanager: Served) -> None:
+    r = imagemanager.get("/search/cats?q=tabby", host=IMAGEMANAGER_HOST)
+    assert r.status_code == 200, r.text
+    e = echo(r)
+    assert (e.service, e.path, e.query) == ("image-search", "/search/cats", "q=tabby")
+
+
+def test_imagemanager_unknown_path_is_404(imagemanager: Served) -> None:
+    r = imagemanager.get("/nope", host=IMAGEMANAGER_HOST)
+    assert r.status_code == 404
+    # docs/routing.md "Statuses": the body names the host and path.
+    assert IMAGEMANAGER_HOST in r.text and "/nope" in r.text, r.text
+
+
+def test_imagemanager_other_host_is_404(imagemanager: Served) -> None:
+    assert imagemanager.get("/labeling", host="api.notesmanager.io").status_code == 404
+
+
+def test_admin_ping(imagemanager: Served) -> None:
+    port = imagemanager.app.state.admin_port
+    assert isinstance(port, int) and port > 0
+    with http_client(f"http://127.0.0.1:{port}") as admin:
+        r = admin.get("/ping")
+    assert (r.status_code, r.text) == (200, "OK")
+
+
+def test_notesmanager_search() -> None:
+    with run_proxy(EXAMPLES / "notesmanager", fake_backends=True, watch=True) as served:
+        answers = [served.get("/search", host="api.notesmanager.io") for _ in range(3)]
+        missing = served.get("/search", host=IMAGEMANAGER_HOST)
+    assert [r.status_code for r in answers] == [200] * 3
+    assert {(echo(r).namespace, echo(r).service) for r in answers} == {
+        ("notesmanager", "notes-search")
+    }
+    assert {echo(r).pod for r in answers} == {f"notes-search-{i}" for i in range(3)}
+    assert missing.status_code == 404
+
+
+def test_login_collision_oldest_wins() -> None:
+    # Traefik alternates between the two teams' login Services; the older Ingress
+    # (imagemanager, created 16:20 vs 16:25) takes every request here.
+    with run_proxy(EXAMPLES / "login-collision", fake_backends=True, watch=True) as served:
+        answers = [
+            served.get("/login", host="apps.apigateway.awesomecompany.io") for _ in range(10)
+        ]
+    assert [r.status_code for r in answers] == [200] * 10
+    assert {(echo(r).namespace, echo(r).service) for r in answers} == {("imagemanager", "login")}
+
+
+def test_check_reports_login_collision() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "ingressproxy", "check", str(EXAMPLES / "login-collision")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=EXAMPLES.parent,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # The loser is the object of a warning that names the winner (docs/routing.md "Conflicts").
+    conflict_lines = [
+        line
+        for line in proc.stdout.splitlines()
+        if "warning: Ingress notesmanager/notesmanager-login:" in line
+        and "/login" in line
+        and "imagemanager/imagemanager-login" in line
+    ]
+    assert conflict_lines, proc.stdout
+
+
+# --------------------------------------------------------------------------- scale to zero
+# The blog's "scale to zero": image-text-extraction's Deployment is scaled to 0, so its
+# EndpointSlice lists no endpoints. Its path answers 503 naming the backend; the rest still work.
+
+
+def scale_to_zero(folder: Path, service: str) -> None:
+    """Empty the endpoint list of every EndpointSlice of `service` in folder/workloads.yaml."""
+    path = folder / "workloads.yaml"
+    yaml = YAML()  # round-trip: keeps the rest of the file as the user wrote it
+    docs = list(yaml.load_all(path.read_text(encoding="utf-8")))
+    edited = 0
+    for doc in docs:
+        labels = (doc.get("metadata") or {}).get("labels") or {}
+        if (
+            doc.get("kind") == "EndpointSlice"
+            and labels.get("kubernetes.io/service-name") == service
+        ):
+            doc["endpoints"] = []
+            edited += 1
+    assert edited == 1, f"expected one EndpointSlice of {service} in {path}"
+    out = io.StringIO()
+    yaml.dump_all(docs, out)
+    path.write_text(out.getvalue(), encoding="utf-8")
+
+
+def test_scale_to_zero(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    folder = tmp_path / "imagemanager"
+    shutil.copytree(EXAMPLES / "imagemanager", folder)
+    scale_to_zero(folder, "image-text-extraction")
+    with run_proxy(folder, fake_backends=True) as served:
+        gone = served.get("/text-extraction", host=IMAGEMANAGER_HOST)
+        others = [served.get(p, host=IMAGEMANAGER_HOST) for p in ("/labeling", "/search")]
+    assert gone.status_code == 503, gone.text
+    assert "imagemanager/image-text-extraction:http" in gone.text
+    assert [r.status_code for r in others] == [200, 200]
+    assert [echo(r).service for r in others] == ["image-labeling", "image-search"]
+    # docs/routing.md: the log has a line like Traefik's "Skipping service: ...".
+    skipped = [m for m in caplog.messages if m.startswith("Skipping service")]
+    assert any("serviceName=image-text-extraction" in m for m in skipped), caplog.messages
