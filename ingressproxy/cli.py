@@ -32,6 +32,18 @@ def _add_routing_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _admin_port(value: str) -> int | None:
+    if value.lower() in ("off", "none", "false"):
+        return None
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number or 'off'") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (0-65535)")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ingressproxy",
@@ -45,7 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080, help="listen port (default 8080)")
     serve.add_argument("--admin-host", default="127.0.0.1", help="admin listen address")
     serve.add_argument(
-        "--admin-port", type=int, default=9000, help="admin port (default 9000; 0 = off)"
+        "--admin-port",
+        type=_admin_port,
+        default=9000,
+        help="admin port (default 9000; 0 = any free port; off = no admin listener)",
     )
     _add_routing_flags(serve)
     serve.add_argument(
@@ -93,7 +108,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         host=args.host,
         port=args.port,
         admin_host=args.admin_host,
-        admin_port=args.admin_port or None,
+        admin_port=args.admin_port,
         ingress_classes=tuple(args.ingress_class),
         trusted_proxies=parse_networks(args.trusted_proxies, "--trusted-proxies"),
         allow_external_name=args.allow_external_name,
@@ -150,7 +165,9 @@ def _check(args: argparse.Namespace) -> int:
         ingress_classes=tuple(args.ingress_class),
         allow_external_name=args.allow_external_name,
     )
-    snap, _ = build_snapshot(Path(args.manifests), compile_options(settings))
+    built = build_snapshot(Path(args.manifests), compile_options(settings))
+    assert built is not None  # no unless_digest given: always built
+    snap, _ = built
     for d in snap.diagnostics:
         print(d)
     errors = sum(1 for d in snap.diagnostics if d.severity is Severity.ERROR)

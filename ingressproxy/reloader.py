@@ -20,7 +20,7 @@ from types import MappingProxyType
 from .compiler import CompileOptions, compile_manifests
 from .decode import decode
 from .lastgood import GoodState, carry_forward_files, carry_forward_objects, objects_by_ref
-from .loader import load_path
+from .loader import ParseCache, load_path
 from .model import Severity
 from .settings import Settings
 from .snapshot import Snapshot, SnapshotHolder
@@ -38,15 +38,22 @@ def compile_options(settings: Settings) -> CompileOptions:
 
 
 def build_snapshot(
-    root: Path, options: CompileOptions, previous: GoodState | None = None
-) -> tuple[Snapshot, GoodState]:
+    root: Path,
+    options: CompileOptions,
+    previous: GoodState | None = None,
+    *,
+    cache: ParseCache | None = None,
+    unless_digest: str | None = None,
+) -> tuple[Snapshot, GoodState] | None:
     """One full load + compile, falling back per file and per object on `previous`.
 
     Pure apart from reading the files under `root`. Returns the snapshot and what to remember
-    as good for the next load.
+    as good for the next load, or None when the files' digest equals `unless_digest`.
     """
     previous = GoodState() if previous is None else previous
-    loaded = load_path(root)
+    loaded = load_path(root, cache)
+    if unless_digest is not None and loaded.digest == unless_digest:
+        return None
     documents, file_diags, good_files = carry_forward_files(
         loaded.documents, loaded.diagnostics, previous
     )
@@ -96,6 +103,7 @@ class Reloader:
     debounce_ms: int = 50
     on_swap: Callable[[Snapshot], None] | None = None
     good: GoodState = field(default_factory=GoodState)
+    _cache: ParseCache = field(default_factory=ParseCache)
     # Serialises rebuilds: the watcher and SIGHUP may ask at the same time.
     _lock: threading.Lock = field(default_factory=threading.Lock)
     # How many rebuilds ran, installed or not (tests and tools wait on it, never sleep).
@@ -125,16 +133,24 @@ class Reloader:
         if root is None:
             return None
         started = time.perf_counter()
+        current = self.holder.current
+        unless = None if force or current.generation == 0 else current.digest
         try:
-            snap, good = build_snapshot(root, compile_options(self.settings), self.good)
+            built = build_snapshot(
+                root,
+                compile_options(self.settings),
+                self.good,
+                cache=self._cache,
+                unless_digest=unless,
+            )
         except Exception as exc:  # a bug in our pipeline must never drop the last good table
             self.holder.last_error = f"{type(exc).__name__}: {exc}"
             log.exception("reload failed; keeping generation %d", self.holder.current.generation)
             return None
+        if built is None:
+            return None  # same bytes as what is serving: nothing to do
+        snap, good = built
         self.good = good
-        current = self.holder.current
-        if not force and current.generation > 0 and snap.digest == current.digest:
-            return None
         installed = self.holder.swap(snap)
         errors = sum(1 for d in snap.diagnostics if d.severity is Severity.ERROR)
         self.holder.last_error = next(

@@ -81,7 +81,7 @@ class Settings:
             port=int(num("PORT", 8080, int)),
             admin_host=get("ADMIN_HOST") or "127.0.0.1",
             admin_port=None
-            if admin_port in ("off", "none", "0")
+            if admin_port in ("off", "none")
             else int(num("ADMIN_PORT", 9000, int)),
             ingress_classes=classes,
             trusted_proxies=parse_networks(

@@ -73,7 +73,7 @@ def proc_factory() -> Iterator[list[Proc]]:
 
 
 def test_serve_example_sighup_and_ctrl_c(proc_factory: list[Proc], tmp_path: Path) -> None:
-    proc = Proc("serve", str(EXAMPLES / "imagemanager"), "--port", "0", "--admin-port", "0")
+    proc = Proc("serve", str(EXAMPLES / "imagemanager"), "--port", "0", "--admin-port", "off")
     proc_factory.append(proc)
     # One line per reload: generation, objects, routes, errors, time taken.
     proc.expect(r"config generation=1 objects=\d+ routes=3 errors=0 warnings=0 took=[\d.]+ms")
@@ -96,7 +96,7 @@ def test_serve_example_sighup_and_ctrl_c(proc_factory: list[Proc], tmp_path: Pat
 
 def test_serve_with_fake_backends_answers_like_the_blog(proc_factory: list[Proc]) -> None:
     proc = Proc(
-        "serve", str(EXAMPLES / "imagemanager"), "--port", "0", "--admin-port", "0",
+        "serve", str(EXAMPLES / "imagemanager"), "--port", "0", "--admin-port", "off",
         "--fake-backends",
     )  # fmt: skip
     proc_factory.append(proc)

@@ -398,8 +398,9 @@ def test_absurd_block_nesting_does_not_crash_the_parser() -> None:
     text = "apiVersion: v1\nkind: X\n" + "".join(" " * i + "a:\n" for i in range(600))
     docs, diags = load_text(text, "d.yaml")
     assert docs == ()
+    # The C parser reads it; our converter refuses it with the line where it got too deep.
     assert str(only_diagnostic(diags)) == (
-        "d.yaml: error: cannot parse YAML: nesting too deep; the file is skipped"
+        "d.yaml:104: error: nested more than 100 levels; the document is skipped"
     )
 
 
@@ -421,7 +422,7 @@ def test_malformed_yaml_names_the_line() -> None:
     docs, diags = load_text("apiVersion: v1\nkind: Service\n  bad: indent\n", "bad.yaml")
     assert docs == ()
     assert str(only_diagnostic(diags)) == (
-        "bad.yaml:3: error: cannot parse YAML: mapping values are not allowed here; "
+        "bad.yaml:3: error: cannot parse YAML: mapping values are not allowed in this context; "
         "the file is skipped"
     )
 
@@ -711,3 +712,20 @@ def test_large_folder_loads_in_sorted_order(tmp_path: Path) -> None:
     rels = [Path(f).relative_to(tmp_path).as_posix() for f in result.files]
     assert rels == sorted(rels)
     assert len(result.documents) == 200
+
+
+def test_parse_cache_reparses_only_changed_files(tmp_path: Path) -> None:
+    from ingressproxy.loader import ParseCache
+
+    (tmp_path / "a.yaml").write_text(SERVICE.format(name="a"))
+    (tmp_path / "b.yaml").write_text(SERVICE.format(name="b"))
+    cache = ParseCache()
+    first = load_path(tmp_path, cache)
+    (tmp_path / "b.yaml").write_text(SERVICE.format(name="b2"))
+    second = load_path(tmp_path, cache)
+    a1, b1 = first.documents
+    a2, b2 = second.documents
+    assert a2 is a1  # unchanged file: the very same parsed document, no second parse
+    assert b2 is not b1
+    assert b2.data["metadata"] == {"name": "b2"}
+    assert second == load_path(tmp_path)  # the cache never changes the result
