@@ -124,6 +124,7 @@ def scale_to_zero(folder: Path, service: str) -> None:
     """Empty the endpoint list of every EndpointSlice of `service` in folder/workloads.yaml."""
     path = folder / "workloads.yaml"
     yaml = YAML()  # round-trip: keeps the rest of the file as the user wrote it
+    yaml.preserve_quotes = True
     docs = list(yaml.load_all(path.read_text(encoding="utf-8")))
     edited = 0
     for doc in docs:
