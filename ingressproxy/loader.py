@@ -356,11 +356,18 @@ def _compose(text: str) -> tuple[list[Any], tuple[int, int]]:
     if _flow_depth(text) > _MAX_FLOW_DEPTH:
         raise YAMLError(f"flow collections nested more than {_MAX_FLOW_DEPTH} levels")
     # The C parser (ruamel.yaml.clib) composes ~6x faster than the pure-Python round-trip one
-    # and its nodes carry the same line marks (we never use round-trip's comment handling), but
-    # it ignores a `%YAML 1.1` directive when resolving scalars: files with directives, rare in
-    # manifests, take the pure-Python path.
+    # and its nodes carry the same line marks (we never use round-trip's comment handling). But
+    # libyaml scans YAML 1.1: it ignores a `%YAML 1.1` directive when resolving scalars, and it
+    # refuses some valid YAML 1.2 (`[-listen=:8080]`). So files with directives, and any file
+    # the C parser refuses, go through the pure-Python parser, whose verdict is final.
     directive = text.startswith("%") or "\n%" in text
-    yaml = YAML(typ="rt") if directive or not _HAVE_CLIB else YAML(typ="safe", pure=False)
+    if _HAVE_CLIB and not directive:
+        fast = YAML(typ="safe", pure=False)
+        try:
+            return list(fast.compose_all(text)), (1, 2)
+        except YAMLError:
+            pass
+    yaml = YAML(typ="rt")
     nodes = list(yaml.compose_all(text))
     version = getattr(yaml.resolver, "processing_version", None) or (1, 2)
     return nodes, (int(version[0]), int(version[1]))

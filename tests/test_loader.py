@@ -422,7 +422,7 @@ def test_malformed_yaml_names_the_line() -> None:
     docs, diags = load_text("apiVersion: v1\nkind: Service\n  bad: indent\n", "bad.yaml")
     assert docs == ()
     assert str(only_diagnostic(diags)) == (
-        "bad.yaml:3: error: cannot parse YAML: mapping values are not allowed in this context; "
+        "bad.yaml:3: error: cannot parse YAML: mapping values are not allowed here; "
         "the file is skipped"
     )
 
@@ -729,3 +729,9 @@ def test_parse_cache_reparses_only_changed_files(tmp_path: Path) -> None:
     assert b2 is not b1
     assert b2.data["metadata"] == {"name": "b2"}
     assert second == load_path(tmp_path)  # the cache never changes the result
+
+
+def test_yaml_1_2_plain_scalars_the_c_parser_refuses_still_load() -> None:
+    # libyaml (YAML 1.1) refuses ':' inside a flow plain scalar; YAML 1.2 allows it.
+    doc = one('apiVersion: v1\nkind: X\nargs: [-listen=:8080, "-text=hi"]\n')
+    assert doc.data["args"] == ["-listen=:8080", "-text=hi"]
