@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from urllib.parse import quote
 
 from starlette.types import Message, Receive, Scope, Send
@@ -17,8 +18,9 @@ from .balancer import Balancer
 from .errors import BadRequest, ClientDisconnected, UpstreamError
 from .forward_http import EMPTY_BODY, HTTPForwarder, RequestBody, UpstreamResponse
 from .headers import HeaderRewriter
+from .observe import RequestObserver, RequestRecord, error_kind
 from .paths import BadPath, canonicalize
-from .routetable import Backend, Route, normalize_host
+from .routetable import Backend, Endpoint, Route, RouteTable, normalize_host
 from .settings import Settings
 from .snapshot import SnapshotHolder
 
@@ -48,8 +50,12 @@ class ProxyApp:
         settings: Settings,
         *,
         forwarder: HTTPForwarder | None = None,
+        observer: RequestObserver | None = None,
     ) -> None:
         self._holder = holder
+        # Metrics and the access log; None means no per-request bookkeeping at all.
+        self._observer = observer
+        self.open_requests = 0  # HTTP requests in flight, counted only when observed
         self._rewriter = HeaderRewriter(settings.trusted_proxies, settings.server_header)
         self._balancer = Balancer()
         self._forwarder = forwarder if forwarder is not None else HTTPForwarder(settings)
@@ -65,7 +71,10 @@ class ProxyApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            await self._http(scope, receive, send)
+            if self._observer is None:
+                await self._http(scope, receive, send)
+            else:
+                await self._observed(scope, receive, send, self._observer)
         elif kind == "websocket":
             await self._websocket(scope, receive, send)
         elif kind == "lifespan":
@@ -73,7 +82,48 @@ class ProxyApp:
 
     # ------------------------------------------------------------------ http
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _observed(
+        self, scope: Scope, receive: Receive, send: Send, observer: RequestObserver
+    ) -> None:
+        """`_http` with a RequestRecord for `observer` once the exchange is over."""
+        note = _Note(scope)
+        started = time.time()
+        t0 = time.perf_counter()
+
+        async def observed_send(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                note.bytes_sent += len(message.get("body", b""))
+            elif message["type"] == "http.response.start":
+                note.status = message["status"]
+            await send(message)
+
+        self.open_requests += 1
+        try:
+            await self._http(scope, receive, observed_send, note)
+        finally:
+            self.open_requests -= 1
+            client = scope.get("client")
+            observer(
+                RequestRecord(
+                    time=started,
+                    client=client[0] if client else None,
+                    method=scope["method"],
+                    host=note.host,
+                    path=note.path,
+                    status=note.status,
+                    duration=time.perf_counter() - t0,
+                    bytes_sent=note.bytes_sent,
+                    table=note.table,
+                    route=note.route,
+                    endpoint=note.endpoint,
+                    request_id=note.request_id,
+                    upstream_error=note.upstream_error,
+                )
+            )
+
+    async def _http(
+        self, scope: Scope, receive: Receive, send: Send, note: _Note | None = None
+    ) -> None:
         snapshot = self._holder.current  # once: a reload never changes a request mid-flight
         client = scope.get("client")
         server = scope.get("server")
@@ -101,6 +151,8 @@ class ProxyApp:
             host = normalize_host(head.host.decode("latin-1"))
 
         route = snapshot.table.match(host, path).route
+        if note is not None:
+            note.host, note.path, note.table, note.route = host, path, snapshot.table, route
         if route is None:
             await self._answer(send, 404, f'no route for host "{host}" path "{path}"\n')
             return
@@ -118,14 +170,21 @@ class ProxyApp:
         if head.host is None:
             # HTTP/1.0 without Host: HTTP/1.1 to the upstream requires one.
             headers.append((b"host", str(endpoint).encode("ascii")))
+        if note is not None:
+            note.endpoint = endpoint
+            note.request_id = _request_id(headers)
         body = RequestBody(receive) if head.has_body else EMPTY_BODY
         method: str = scope["method"]
         try:
             upstream = await self._forwarder.send(method, endpoint, target, headers, body)
         except ClientDisconnected:
             log.debug("%s %s: client closed the connection during the upload", method, path)
+            if note is not None:
+                note.status = ClientDisconnected.status
             return
         except UpstreamError as exc:
+            if note is not None:
+                note.upstream_error = error_kind(exc)
             log.warning("upstream %s (%s) for %s %s: %s", backend.key, endpoint, method, path, exc)
             await self._answer(send, exc.status, f"{exc.status} {exc.public}\n")
             return
@@ -135,6 +194,8 @@ class ProxyApp:
         except UpstreamError as exc:
             # The status line is out: the only honest signal left is to drop the connection
             # (raising makes uvicorn close it) so the client sees a truncated message.
+            if note is not None:
+                note.upstream_error = error_kind(exc)
             log.warning("upstream %s (%s) for %s %s: %s", backend.key, endpoint, method, path, exc)
             raise
         finally:
@@ -249,6 +310,42 @@ class ProxyApp:
                 await self.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+class _Note:
+    """What an observed request learns on its way through `_http` (mutable, per request)."""
+
+    __slots__ = (
+        "bytes_sent",
+        "endpoint",
+        "host",
+        "path",
+        "request_id",
+        "route",
+        "status",
+        "table",
+        "upstream_error",
+    )
+
+    def __init__(self, scope: Scope) -> None:
+        self.host = ""
+        self.path: str = scope.get("path", "")
+        # Until a response starts: a failure before it becomes uvicorn's 500.
+        self.status = 500
+        self.bytes_sent = 0
+        self.table: RouteTable | None = None
+        self.route: Route | None = None
+        self.endpoint: Endpoint | None = None
+        self.request_id: str | None = None
+        self.upstream_error: str | None = None
+
+
+def _request_id(headers: list[tuple[bytes, bytes]]) -> str | None:
+    # The rewriter appends X-Request-Id last; search from the end.
+    for name, value in reversed(headers):
+        if name == b"x-request-id":
+            return value.decode("latin-1")
+    return None
 
 
 async def _disconnected(receive: Receive) -> None:
