@@ -26,7 +26,7 @@ test: check
 	$(BIN)/pytest -q
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/reload.py --json benchmarks/results/reload.json
 
 run: $(STAMP)
 	$(BIN)/ingressproxy serve $(EXAMPLE) --port $(PORT) --fake-backends
