@@ -376,3 +376,42 @@ spec:
             pathType: Prefix
             backend: {{service: {{name: streamer, port: {{name: http}}}}}}
 """
+
+
+async def _peer_app(scope: dict[str, object], receive: object, send: Callable[..., object]) -> None:
+    """Answers with the client port it sees: the proxy's upstream connection to this backend."""
+    if scope["type"] != "http":
+        return
+    client = scope.get("client") or ("", 0)
+    body = str(client[1]).encode()  # type: ignore[index]
+    await send(  # type: ignore[misc]
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-length", b"%d" % len(body))],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})  # type: ignore[misc]
+
+
+def test_endpoint_edits_keep_open_upstream_connections_to_other_endpoints(tmp_path: Path) -> None:
+    with serve_in_thread(_peer_app) as backend, cluster(FIXTURE) as c:
+        folder = c.write(
+            tmp_path / "m",
+            extra={"peer.yaml": STREAM_YAML.format(port=backend.port).replace("/stream", "/peer")},
+        )
+        with run_proxy(folder, watch=True) as served:
+            live = Live(c, folder, served)
+            before = live.get("/peer").text
+            assert live.get("/peer").text == before  # a pooled keep-alive connection
+            slices = next(folder.glob("zz-*.yaml"))
+            original = slices.read_text()
+            alpha = next(d for d in original.split("---\n") if "service-name: alpha" in d)
+            scaled = alpha.split("endpoints:\n")[0] + "endpoints: []\n"
+            live.change(
+                lambda: atomic_write(slices, original.replace(alpha, scaled)),
+                lambda s: any(d.code == "no-endpoints" for d in s.diagnostics),
+            )
+            assert live.get("/alpha").status_code == 503
+            # The same upstream connection to the untouched endpoint still carries requests.
+            assert live.get("/peer").text == before
