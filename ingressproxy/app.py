@@ -37,6 +37,7 @@ def create_app(
 ) -> Starlette:
     """Build the app. The first load happens in the lifespan, before the first request."""
     settings = Settings.from_env() if settings is None else settings
+    _ensure_logging(settings.log_level)
     holder = SnapshotHolder() if holder is None else holder
     proxy = ProxyApp(holder, settings)
     reloader = Reloader(settings, holder)
@@ -101,3 +102,16 @@ def _install_sighup(reloader: Reloader) -> bool:
     except (ValueError, RuntimeError, NotImplementedError, AttributeError):
         return False  # not the main thread (tests, embedding), or no SIGHUP on this platform
     return True
+
+
+def _ensure_logging(level: str) -> None:
+    """Under `uvicorn --factory` nobody configures our loggers (uvicorn configures only its
+    own), and Python would drop every INFO line: reload lines, diagnostics. Give them a handler
+    unless the embedding program (our CLI, pytest, a user's app) already set up logging."""
+    ours = logging.getLogger("ingressproxy")
+    if logging.getLogger().handlers or ours.handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    ours.addHandler(handler)
+    ours.setLevel(level.upper())

@@ -140,3 +140,30 @@ def test_check_reports_and_exits(tmp_path: Path) -> None:
     assert re.search(
         r"bad\.yaml:\d+: error: Ingress imagemanager/imagemanager-services: ", r.stdout
     )
+
+
+def test_uvicorn_factory_reads_settings_from_the_environment(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "INGRESSPROXY_MANIFESTS": str(EXAMPLES / "imagemanager"),
+        "INGRESSPROXY_ADMIN_PORT": "off",
+    }
+    p = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "ingressproxy.app:create_app",
+         "--port", "0", "--no-proxy-headers", "--no-server-header", "--no-date-header"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )  # fmt: skip
+    proc = Proc.__new__(Proc)
+    proc.p, proc.lines, proc.seen = p, queue.Queue(), []
+    threading.Thread(target=proc._pump, daemon=True).start()
+    try:
+        proc.expect(r"config generation=1 objects=\d+ routes=3 errors=0")
+        port = int(proc.expect(r"Uvicorn running on http://127\.0\.0\.1:(\d+)").group(1))
+        with httpx.Client(trust_env=False) as client:
+            r = client.get(f"http://127.0.0.1:{port}/x", headers={"Host": "api.imagemanager.io"})
+            assert r.status_code == 404
+            assert 'no route for host "api.imagemanager.io" path "/x"' in r.text
+            assert r.headers.get_list("server") == ["ingressproxy"]
+    finally:
+        proc.stop()
