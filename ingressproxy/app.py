@@ -15,9 +15,13 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from .accesslog import AccessLog
 from .admin import create_admin_app
+from .adminapi import ConfigState, EntryPoint
 from .embedded import EmbeddedServer
 from .fakes import FakeBackends, loopback_endpoints
+from .metrics import ProxyMetrics
+from .observe import combine
 from .proxy import ProxyApp
 from .reloader import Reloader
 from .settings import Settings
@@ -39,8 +43,19 @@ def create_app(
     settings = Settings.from_env() if settings is None else settings
     _ensure_logging(settings.log_level)
     holder = SnapshotHolder() if holder is None else holder
-    proxy = ProxyApp(holder, settings)
+    config = ConfigState(holder, _entrypoints(settings))
+    # Metrics are only scraped through the admin listener: without it, no per-request cost.
+    metrics = (
+        ProxyMetrics(config, open_connections=lambda: proxy.open_requests)
+        if settings.admin_port is not None
+        else None
+    )
+    observer = combine(metrics, AccessLog.from_setting(settings.access_log))
+    proxy = ProxyApp(holder, settings, observer=observer)
     reloader = Reloader(settings, holder)
+    # The admin API shows the objects behind each snapshot: remember them at every swap.
+    reloader.on_swap = lambda snap: config.on_swap(snap, reloader.good.objects)
+    reloader.on_failure = config.on_failure
     draining = asyncio.Event()
 
     @contextlib.asynccontextmanager
@@ -53,11 +68,16 @@ def create_app(
             fakes.start(loopback_endpoints(holder.current.table))
         admin: EmbeddedServer | None = None
         if settings.admin_port is not None:
-            admin = EmbeddedServer(
-                create_admin_app(holder, draining), settings.admin_host, settings.admin_port
+            admin_app = create_admin_app(
+                holder,
+                draining,
+                state=config,
+                metrics=None if metrics is None else metrics.render,
             )
+            admin = EmbeddedServer(admin_app, settings.admin_host, settings.admin_port)
             admin.start()
             app.state.admin_port = admin.port
+            config.set_entrypoints(_entrypoints(settings, admin.port))
             log.info("admin listening on http://%s:%d", settings.admin_host, admin.port)
         stop = asyncio.Event()
         hup = _install_sighup(reloader)
@@ -86,7 +106,22 @@ def create_app(
     app.state.settings = settings
     app.state.reloader = reloader
     app.state.admin_port = None
+    app.state.config = config
+    app.state.proxy = proxy
+    app.state.metrics = metrics
+    app.state.draining = draining  # set when shutdown begins: /ping answers 503 from then on
     return app
+
+
+def _entrypoints(settings: Settings, admin_port: int | None = None) -> tuple[EntryPoint, ...]:
+    def address(host: str, port: int) -> str:
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+    eps = [EntryPoint("web", address(settings.host, settings.port))]
+    admin_port = settings.admin_port if admin_port is None else admin_port
+    if admin_port is not None:
+        eps.append(EntryPoint("admin", address(settings.admin_host, admin_port)))
+    return tuple(eps)
 
 
 def _install_sighup(reloader: Reloader) -> bool:

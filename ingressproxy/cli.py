@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -84,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also start echo backends on every loopback endpoint the manifests name",
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--access-log",
+        default="text",
+        choices=["text", "json", "off"],
+        help="one line per request on stdout, as text (default) or JSON; off to disable",
+    )
 
     echo = sub.add_parser("echo", help="run a fake backend that echoes each request as JSON")
     echo.add_argument("--host", default="127.0.0.1")
@@ -116,6 +123,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         connect_timeout=args.connect_timeout,
         read_timeout=args.read_timeout,
         log_level=args.log_level,
+        access_log=args.access_log,
     )
 
 
@@ -140,7 +148,16 @@ def _serve(args: argparse.Namespace) -> int:
         access_log=False,
         lifespan="on",
     )
-    server = uvicorn.Server(config)
+    draining = app.state.draining
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            # /ping answers 503 from the moment shutdown begins, while uvicorn lets in-flight
+            # requests finish, so a load balancer stops sending before we are gone.
+            draining.set()
+            await super().shutdown(sockets)
+
+    server = Server(config)
     # uvicorn re-raises the signal that stopped it once shutdown is complete. A SIGTERM after a
     # graceful shutdown is a clean exit (0, what orchestrators expect); Ctrl-C keeps the
     # conventional 130 through KeyboardInterrupt.

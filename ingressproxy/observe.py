@@ -317,7 +317,7 @@ def diagnostic_fields(
     return fields
 
 
-_BARE = re.compile(r"[A-Za-z0-9_./:@*+-]+")
+_BARE = re.compile(r"[A-Za-z0-9_./:@*+\[\]-]+")
 
 
 def logfmt(fields: Mapping[str, str | int]) -> str:

@@ -22,6 +22,7 @@ from .decode import decode
 from .lastgood import GoodState, carry_forward_files, carry_forward_objects, objects_by_ref
 from .loader import ParseCache, load_path
 from .model import Severity
+from .observe import diagnostic_fields, logfmt
 from .settings import Settings
 from .snapshot import Snapshot, SnapshotHolder
 
@@ -102,6 +103,8 @@ class Reloader:
     holder: SnapshotHolder
     debounce_ms: int = 50
     on_swap: Callable[[Snapshot], None] | None = None
+    # Called (on the reloading thread) when a rebuild fails outright, with the error text.
+    on_failure: Callable[[str], None] | None = None
     good: GoodState = field(default_factory=GoodState)
     _cache: ParseCache = field(default_factory=ParseCache)
     # Serialises rebuilds: the watcher and SIGHUP may ask at the same time.
@@ -146,6 +149,8 @@ class Reloader:
         except Exception as exc:  # a bug in our pipeline must never drop the last good table
             self.holder.last_error = f"{type(exc).__name__}: {exc}"
             log.exception("reload failed; keeping generation %d", self.holder.current.generation)
+            if self.on_failure is not None:
+                self.on_failure(self.holder.last_error)
             return None
         if built is None:
             return None  # same bytes as what is serving: nothing to do
@@ -166,7 +171,11 @@ class Reloader:
             (time.perf_counter() - started) * 1000,
         )
         for d in snap.diagnostics:
-            (log.error if d.severity is Severity.ERROR else log.warning)("%s", d)
+            # Traefik-style: the message, then key=value fields a log pipeline can index
+            # (namespace, ingress, service, port, file, line), also passed as `extra`.
+            fields = diagnostic_fields(d, good.objects)
+            level = logging.ERROR if d.severity is Severity.ERROR else logging.WARNING
+            log.log(level, "%s %s", d.message, logfmt(fields), extra={"fields": fields})
         if self.on_swap is not None:
             self.on_swap(installed)
         return installed

@@ -49,6 +49,7 @@ class Settings:
     read_timeout: float = 60.0
     server_header: str = "ingressproxy"
     log_level: str = "info"
+    access_log: str = "text"  # text | json | off (one line per request on stdout)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -80,9 +81,7 @@ class Settings:
             host=get("HOST") or "127.0.0.1",
             port=int(num("PORT", 8080, int)),
             admin_host=get("ADMIN_HOST") or "127.0.0.1",
-            admin_port=None
-            if admin_port in ("off", "none")
-            else int(num("ADMIN_PORT", 9000, int)),
+            admin_port=None if admin_port in ("off", "none") else int(num("ADMIN_PORT", 9000, int)),
             ingress_classes=classes,
             trusted_proxies=parse_networks(
                 [get("TRUSTED_PROXIES") or ""], "INGRESSPROXY_TRUSTED_PROXIES"
@@ -92,4 +91,14 @@ class Settings:
             connect_timeout=num("CONNECT_TIMEOUT", 5.0),
             read_timeout=num("READ_TIMEOUT", 60.0),
             log_level=get("LOG_LEVEL") or "info",
+            access_log=_access_log(get("ACCESS_LOG") or "text", "INGRESSPROXY_ACCESS_LOG"),
         )
+
+
+ACCESS_LOG_FORMATS = ("text", "json", "off")
+
+
+def _access_log(value: str, what: str) -> str:
+    if value.lower() not in ACCESS_LOG_FORMATS:
+        raise SettingsError(f"{what}: {value!r} is not one of {', '.join(ACCESS_LOG_FORMATS)}")
+    return value.lower()
