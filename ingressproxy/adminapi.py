@@ -229,7 +229,17 @@ class _Router:
         }
 
 
-def _table_routers(snapshot: Snapshot, names: RouteNames) -> list[_Router]:
+DiagsByObject = Mapping[ObjectRef | None, list[Diagnostic]]
+
+
+def _by_object(diagnostics: tuple[Diagnostic, ...]) -> DiagsByObject:
+    out: dict[ObjectRef | None, list[Diagnostic]] = {}
+    for d in diagnostics:
+        out.setdefault(d.obj, []).append(d)
+    return out
+
+
+def _table_routers(snapshot: Snapshot, names: RouteNames, diags: DiagsByObject) -> list[_Router]:
     out: list[_Router] = []
     for route in snapshot.table.routes():
         out.append(
@@ -244,7 +254,9 @@ def _table_routers(snapshot: Snapshot, names: RouteNames) -> list[_Router]:
                 backend=route.backend,
                 in_table=True,
                 diagnostics=[
-                    d for d in snapshot.diagnostics if _applies(d, route.ingress, route.field)
+                    d
+                    for d in diags.get(route.ingress, ())
+                    if _applies(d, route.ingress, route.field)
                 ],
                 service=names.service(route),
             )
@@ -253,7 +265,7 @@ def _table_routers(snapshot: Snapshot, names: RouteNames) -> list[_Router]:
 
 
 def _disabled_routers(
-    snapshot: Snapshot,
+    diags: DiagsByObject,
     manifests: Manifests,
     in_table: set[tuple[ObjectRef, str, str | None]],
     taken: set[str],
@@ -293,7 +305,7 @@ def _disabled_routers(
                     path_type=path_type,
                     backend=backend,
                     in_table=False,
-                    diagnostics=[d for d in snapshot.diagnostics if _applies(d, ref, field_)],
+                    diagnostics=[d for d in diags.get(ref, ()) if _applies(d, ref, field_)],
                 )
             )
     return out
@@ -306,29 +318,41 @@ def _port_matches(port_name: str | None, port_number: int, wanted: str) -> bool:
     return wanted == port_name or wanted == str(port_number)
 
 
-def _not_ready(manifests: Manifests | None, backend: Backend) -> list[str]:
+@dataclass(frozen=True, slots=True)
+class _Index:
+    """The objects of one view keyed for look-ups, so a view costs O(objects), not O(n^2)."""
+
+    services: Mapping[tuple[str, str], Service]
+    slices: Mapping[tuple[str, str], tuple[EndpointSlice, ...]]
+    endpoints: Mapping[tuple[str, str], Endpoints]
+
+    @classmethod
+    def of(cls, manifests: Manifests) -> _Index:
+        slices: dict[tuple[str, str], list[EndpointSlice]] = {}
+        for sl in manifests.endpoint_slices:
+            if sl.service_name is not None:
+                slices.setdefault((sl.meta.namespace, sl.service_name), []).append(sl)
+        return cls(
+            services={(o.meta.namespace, o.meta.name): o for o in manifests.services},
+            slices={k: tuple(v) for k, v in slices.items()},
+            endpoints={(o.meta.namespace, o.meta.name): o for o in manifests.endpoints},
+        )
+
+
+def _not_ready(index: _Index | None, backend: Backend) -> list[str]:
     """Addresses of the backend's endpoints that exist but are not ready (never sent to)."""
-    if manifests is None:
+    if index is None:
         return []
-    svc = next(
-        (
-            s
-            for s in manifests.services
-            if s.meta.namespace == backend.namespace and s.meta.name == backend.service
-        ),
-        None,
-    )
+    key = (backend.namespace, backend.service)
+    svc = index.services.get(key)
     if svc is None:
         return []
     sp = next((p for p in svc.ports if _port_matches(p.name, p.port, backend.port)), None)
     if sp is None:
         return []
     found: list[str] = []
-    slices = [
-        s
-        for s in manifests.endpoint_slices
-        if s.meta.namespace == backend.namespace and s.service_name == backend.service
-    ]
+    # As the resolver does: EndpointSlices, when any names the Service, else v1 Endpoints.
+    slices = index.slices.get(key, ())
     for sl in slices:
         port = next((p for p in sl.ports if p.name == sp.name), None)
         if port is None:
@@ -336,14 +360,12 @@ def _not_ready(manifests: Manifests | None, backend: Backend) -> list[str]:
         for ep in sl.endpoints:
             if ep.ready is False:
                 found.extend(_addr(a, port.port) for a in ep.addresses)
-    if not slices:
-        for eps in manifests.endpoints:
-            if eps.meta.namespace != backend.namespace or eps.meta.name != backend.service:
-                continue
-            for subset in eps.subsets:
-                port = next((p for p in subset.ports if p.name == sp.name), None)
-                if port is not None:
-                    found.extend(_addr(a, port.port) for a in subset.not_ready_addresses)
+    eps = index.endpoints.get(key)
+    if not slices and eps is not None:
+        for subset in eps.subsets:
+            port = next((p for p in subset.ports if p.name == sp.name), None)
+            if port is not None:
+                found.extend(_addr(a, port.port) for a in subset.not_ready_addresses)
     return sorted(set(found))
 
 
@@ -351,20 +373,15 @@ def _addr(address: str, port: int) -> str:
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
-def _service_json(
-    name: str, backend: Backend, used_by: list[str], manifests: Manifests | None
-) -> Json:
+def _service_json(name: str, backend: Backend, used_by: list[str], index: _Index | None) -> Json:
     endpoints: list[Json] = [
         {"address": str(ep), "url": ep.base_url, "state": "ready"} for ep in backend.endpoints
     ]
     endpoints += [
-        {"address": a, "url": None, "state": "not ready"} for a in _not_ready(manifests, backend)
+        {"address": a, "url": None, "state": "not ready"} for a in _not_ready(index, backend)
     ]
-    source = None
-    if manifests is not None:
-        for s in manifests.services:
-            if s.meta.namespace == backend.namespace and s.meta.name == backend.service:
-                source = str(s.meta.source)
+    svc = None if index is None else index.services.get((backend.namespace, backend.service))
+    source = None if svc is None else str(svc.meta.source)
     return {
         "name": name,
         "provider": PROVIDER,
@@ -412,11 +429,13 @@ def build_view(
     """Every API answer for `snapshot`. `objects` (what it was compiled from) adds the routers
     that are not in the table and the endpoints that are not ready."""
     names = names_for(snapshot.table)
-    routers = _table_routers(snapshot, names)
+    by_obj = _by_object(snapshot.diagnostics)
+    routers = _table_routers(snapshot, names, by_obj)
     manifests = _manifests(objects) if objects is not None else None
+    index = None if manifests is None else _Index.of(manifests)
     if manifests is not None:
         in_table = {(r.ingress, r.field, r.host) for r in routers}
-        routers += _disabled_routers(snapshot, manifests, in_table, set(names.names))
+        routers += _disabled_routers(by_obj, manifests, in_table, set(names.names))
     backends: dict[str, Backend] = {}
     for r in routers:
         if r.backend is not None:
@@ -430,7 +449,7 @@ def build_view(
         if r.service is not None:
             used_by.setdefault(r.service, []).append(r.name)
     service_json = tuple(
-        _service_json(n, backends[n], used_by.get(n, []), manifests) for n in sorted(backends)
+        _service_json(n, backends[n], used_by.get(n, []), index) for n in sorted(backends)
     )
     eps: tuple[Json, ...] = tuple({"name": e.name, "address": e.address} for e in entrypoints)
     diags = tuple(dump_diagnostic(d) for d in snapshot.diagnostics)
