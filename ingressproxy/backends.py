@@ -3,6 +3,8 @@
 Flow: compiler -> BackendResolver.resolve(...) -> routetable.Backend, plus the problem to report.
 Pure: indexes the decoded Services / EndpointSlices / Endpoints once, resolves each
 namespace/service:port once, and hands out the same Backend object to every route using it.
+Sources, first that applies: a backend override (`--backend`), the folder's EndpointSlices or
+Endpoints, a DNS name for Services that have neither (`--dns-backends`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .model import (
+    Diagnostic,
     EndpointPort,
     Endpoints,
     EndpointSlice,
@@ -23,9 +26,17 @@ from .model import (
     ServicePort,
     Severity,
 )
-from .routetable import Backend, Endpoint
+from .routetable import Backend, Endpoint, RouteTable
 
-__all__ = ["BackendResolver", "Problem", "Resolved"]
+__all__ = [
+    "DNS_PLACEHOLDERS",
+    "BackendOverride",
+    "BackendResolver",
+    "Problem",
+    "Resolved",
+    "dns_host",
+    "unbacked_services",
+]
 
 # The label that ties an EndpointSlice to its Service (discovery.k8s.io/v1).
 _SERVICE_NAME_LABEL = "kubernetes.io/service-name"
@@ -46,6 +57,43 @@ class Problem:
 class Resolved:
     backend: Backend
     problem: Problem | None = None
+
+
+# The names a --dns-backends pattern may use, e.g. "{service}.{namespace}".
+DNS_PLACEHOLDERS = ("{service}", "{namespace}")
+
+
+def dns_host(pattern: str, service: str, namespace: str) -> str:
+    """The host name a DNS backend pattern gives for one Service (plain substitution: a
+    pattern is user input, so no str.format and its attribute look-ups)."""
+    return pattern.replace("{service}", service).replace("{namespace}", namespace)
+
+
+@dataclass(frozen=True, slots=True)
+class BackendOverride:
+    """Where a Service lives when the manifests do not say (they rarely hold Endpoints):
+    `--backend [NAMESPACE/]SERVICE[:PORT]=URL`. It beats the folder's endpoints.
+
+    `namespace` None matches the Service in any namespace; `port` (a Service port name or
+    number, or the port as an Ingress names it) None matches every port of the Service.
+    """
+
+    service: str
+    endpoints: tuple[Endpoint, ...]
+    namespace: str | None = None
+    port: str | None = None
+    origin: str = "--backend"  # where it was given, for messages: a flag or a file
+
+    @property
+    def key(self) -> str:
+        ns = f"{self.namespace}/" if self.namespace is not None else ""
+        port = f":{self.port}" if self.port is not None else ""
+        return f"{ns}{self.service}{port}"
+
+    @property
+    def specificity(self) -> int:
+        """The more specific of two matching overrides wins: namespace, then port."""
+        return (self.namespace is not None) * 2 + (self.port is not None)
 
 
 def _port_field(port: ServiceBackendPort) -> str:
@@ -74,8 +122,19 @@ class BackendResolver:
     another namespace (IngressServiceBackend has no namespace field).
     """
 
-    def __init__(self, manifests: Manifests, *, allow_external_name: bool) -> None:
+    def __init__(
+        self,
+        manifests: Manifests,
+        *,
+        allow_external_name: bool,
+        overrides: Iterable[BackendOverride] = (),
+        dns_pattern: str | None = None,
+    ) -> None:
         self._allow_external_name = allow_external_name
+        self._overrides: dict[str, list[BackendOverride]] = defaultdict(list)
+        for o in overrides:
+            self._overrides[o.service].append(o)
+        self._dns_pattern = dns_pattern
         self._services: dict[tuple[str, str], Service] = {}
         self._namespaces_by_service: dict[str, set[str]] = defaultdict(set)
         for svc in manifests.services:
@@ -104,18 +163,82 @@ class BackendResolver:
     def _resolve(self, namespace: str, ref: IngressServiceBackend) -> Resolved:
         svc = self._services.get((namespace, ref.name))
         if svc is None:
-            return _failed(namespace, ref, self._missing_service(namespace, ref.name))
+            missing = self._missing_service(namespace, ref.name)
+            override = self._override(namespace, ref, None)
+            if override is None:
+                return _failed(namespace, ref, missing)
+            # The Service may well live in manifests that were not rendered here (another
+            # chart); the user said where it is, so route, but keep the finding visible.
+            note = f"{missing.message}; routing to {override.origin} {override.key}"
+            problem = Problem(Severity.WARNING, missing.code, note, missing.field)
+            return Resolved(
+                Backend(namespace, ref.name, str(ref.port), override.endpoints), problem
+            )
         service_port = self._service_port(svc, ref.port)
+        if service_port is not None or svc.type == "ExternalName":
+            override = self._override(namespace, ref, service_port)
+            if override is not None:
+                return Resolved(Backend(namespace, ref.name, str(ref.port), override.endpoints))
         if svc.type == "ExternalName":
             return self._external_name(svc, ref, service_port)
         if service_port is None:
             return _failed(namespace, ref, self._missing_port(svc, ref.port))
+        if self._dns_pattern is not None and not self.has_endpoint_objects(namespace, ref.name):
+            return self._dns(svc, ref, service_port, self._dns_pattern)
         endpoints, why = self._ready_endpoints(svc, service_port)
         if not endpoints:
             msg = f"no endpoints found for Service {namespace}/{ref.name} port {ref.port}: {why}"
             problem = Problem(Severity.WARNING, "no-endpoints", msg)
             return _failed(namespace, ref, problem, "no ready endpoints")
         return Resolved(Backend(namespace, ref.name, str(ref.port), endpoints))
+
+    def has_endpoint_objects(self, namespace: str, name: str) -> bool:
+        """Whether the manifests hold EndpointSlices or an Endpoints object for the Service
+        (ready or not: an empty list is the Service scaled to zero, not an unknown address)."""
+        return bool(self._slices.get((namespace, name))) or (namespace, name) in self._endpoints
+
+    def _override(
+        self, namespace: str, ref: IngressServiceBackend, service_port: ServicePort | None
+    ) -> BackendOverride | None:
+        """The most specific override for this Service port; ties go to the first given."""
+        candidates = self._overrides.get(ref.name)
+        if not candidates:
+            return None
+        # A port key may name the Service port by name or number, or be the port exactly as
+        # the Ingress wrote it (the only choice when the Service is not in the manifests).
+        ports = {str(ref.port)}
+        if service_port is not None:
+            ports.add(str(service_port.port))
+            if service_port.name:
+                ports.add(service_port.name)
+        best: BackendOverride | None = None
+        for o in candidates:
+            if o.namespace not in (None, namespace) or o.port not in (None, *ports):
+                continue
+            if best is None or o.specificity > best.specificity:
+                best = o
+        return best
+
+    @staticmethod
+    def _dns(
+        svc: Service, ref: IngressServiceBackend, service_port: ServicePort, pattern: str
+    ) -> Resolved:
+        """The Service as a host name, on its targetPort: how containers reach each other in a
+        compose network or as CI service containers, where the Pod's port is the container's."""
+        ns, name = svc.meta.namespace, svc.meta.name
+        target = service_port.target_port
+        if isinstance(target, str):
+            # A named targetPort is a containerPort name of the Pods, which are not here.
+            msg = (
+                f"Service {ns}/{name} port {ref.port} has the named targetPort"
+                f' "{target}", which only the Pods define; --dns-backends needs a number there,'
+                f" or give the address with --backend {ns}/{name}:{ref.port}=URL"
+            )
+            problem = Problem(Severity.WARNING, "dns-named-target-port", msg)
+            return _failed(ns, ref, problem, f'named targetPort "{target}" unknown without Pods')
+        port = service_port.port if target is None else target
+        endpoint = Endpoint(dns_host(pattern, name, ns), port)
+        return Resolved(Backend(ns, name, str(ref.port), (endpoint,)))
 
     def _missing_service(self, namespace: str, name: str) -> Problem:
         msg = f"Service {namespace}/{name} not found"
@@ -250,3 +373,34 @@ def _from_endpoints(eps: Endpoints, service_port: ServicePort) -> tuple[list[End
         found.extend(Endpoint(addr, port.port) for addr in subset.addresses)
         not_ready += len(subset.not_ready_addresses)
     return found, not_ready, matched
+
+
+def unbacked_services(manifests: Manifests, table: RouteTable) -> tuple[Diagnostic, ...]:
+    """One warning per Service that routes use and whose address nothing gives: no
+    EndpointSlice or Endpoints in the manifests (a cluster makes those, so rendered charts
+    lack them), no override, no DNS name. Reported at the Service, with the way out."""
+    resolver = BackendResolver(manifests, allow_external_name=False)
+    services = {(s.meta.namespace, s.meta.name): s for s in reversed(manifests.services)}
+    users: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for route in table.routes():
+        for backend in (route.backend,):
+            key = (backend.namespace, backend.service)
+            svc = services.get(key)
+            if (
+                svc is None
+                or backend.endpoints
+                or svc.type == "ExternalName"
+                or resolver.has_endpoint_objects(*key)
+            ):
+                continue
+            users[key].add(str(route.ingress))
+    out: list[Diagnostic] = []
+    for (ns, name), ingresses in sorted(users.items()):
+        svc = services[(ns, name)]
+        msg = (
+            f"used by {', '.join(sorted(ingresses))}, but the manifests have no EndpointSlice"
+            " or Endpoints for it and no backend override says where it runs (requests get"
+            f" 503): give --backend {ns}/{name}=URL, a --backends file, or --dns-backends"
+        )
+        out.append(Diagnostic(Severity.WARNING, "unbacked-service", msg, svc.meta.source, svc.ref))
+    return tuple(out)

@@ -12,8 +12,12 @@ import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .settings import Settings, SettingsError, parse_networks
+
+if TYPE_CHECKING:
+    from .backends import BackendOverride
 
 __all__ = ["build_parser", "main", "settings_from_args"]
 
@@ -31,6 +35,57 @@ def _add_routing_flags(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="allow backends that are Services of type ExternalName",
     )
+    p.add_argument(
+        "--backend",
+        action="append",
+        default=[],
+        metavar="[NS/]SVC[:PORT]=URL",
+        help="send a Service's traffic to URL, whatever the manifests' endpoints say "
+        "(repeatable; repeat a key for round robin); also INGRESSPROXY_BACKEND",
+    )
+    p.add_argument(
+        "--backends",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="YAML mapping of [NS/]SVC[:PORT] to a URL or list of URLs; --backend wins on the "
+        "same key; also INGRESSPROXY_BACKENDS",
+    )
+    p.add_argument(
+        "--dns-backends",
+        nargs="?",
+        type=_dns_pattern,
+        const="{service}",
+        default=None,
+        metavar="PATTERN",
+        help="reach a Service without endpoints at host name PATTERN on its targetPort "
+        "(default {service}; e.g. {service}.{namespace}); also INGRESSPROXY_DNS_BACKENDS",
+    )
+
+
+def _dns_pattern(value: str) -> str:
+    from .overrides import OverrideError, parse_dns_pattern
+
+    try:
+        return parse_dns_pattern(value, "")
+    except OverrideError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _backend_options(args: argparse.Namespace) -> tuple[tuple[BackendOverride, ...], str | None]:
+    """The backend overrides and DNS pattern of --backend, --backends and --dns-backends, on
+    top of INGRESSPROXY_BACKENDS / _BACKEND / _DNS_BACKENDS (flags win on the same key)."""
+    import os
+
+    from .overrides import OverrideError, backends_from_env, merge_overrides, overrides_from
+
+    try:
+        env_overrides, env_dns = backends_from_env(os.environ)
+        flags = overrides_from(args.backend, args.backends)
+        dns = env_dns if args.dns_backends is None else str(args.dns_backends)
+    except OverrideError as exc:
+        raise SettingsError(str(exc)) from None
+    return merge_overrides(env_overrides, flags), dns
 
 
 def _admin_port(value: str) -> int | None:
@@ -53,7 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="serve HTTP routed by the manifests in DIR")
-    serve.add_argument("manifests", metavar="DIR", help="folder (or file) of Kubernetes YAML")
+    serve.add_argument(
+        "manifests", metavar="DIR", help="folder (or file) of Kubernetes YAML; - for standard input"
+    )
     serve.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="listen port (default 8080)")
     serve.add_argument("--admin-host", default="127.0.0.1", help="admin listen address")
@@ -100,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     echo.add_argument("--namespace", default=None)
 
     check = sub.add_parser("check", help="load and compile DIR, print every diagnostic")
-    check.add_argument("manifests", metavar="DIR")
+    check.add_argument("manifests", metavar="DIR", help="as for serve; - for standard input")
     _add_routing_flags(check)
     check.add_argument("--strict", action="store_true", help="fail on warnings too")
     return parser
@@ -110,6 +167,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     import os
 
     env_poll = os.environ.get("INGRESSPROXY_POLL", "").lower() in ("1", "true", "yes", "on")
+    overrides, dns = _backend_options(args)
     return Settings(
         manifests=Path(args.manifests),
         host=args.host,
@@ -124,6 +182,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         read_timeout=args.read_timeout,
         log_level=args.log_level,
         access_log=args.access_log,
+        backend_overrides=overrides,
+        dns_pattern=dns,
     )
 
 
@@ -177,10 +237,13 @@ def _check(args: argparse.Namespace) -> int:
     from .model import Severity
     from .reloader import build_snapshot, compile_options
 
+    overrides, dns = _backend_options(args)
     settings = Settings(
         manifests=Path(args.manifests),
         ingress_classes=tuple(args.ingress_class),
         allow_external_name=args.allow_external_name,
+        backend_overrides=overrides,
+        dns_pattern=dns,
     )
     built = build_snapshot(Path(args.manifests), compile_options(settings))
     assert built is not None  # no unless_digest given: always built

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import TypeVar
 
-from .backends import BackendResolver
+from .backends import BackendOverride, BackendResolver
 from .model import (
     Diagnostic,
     Ingress,
@@ -35,6 +35,10 @@ class CompileOptions:
     # Empty = serve every Ingress whatever its class.
     ingress_classes: tuple[str, ...] = ()
     allow_external_name: bool = False
+    # Where Services live when the manifests do not say (--backend, --backends FILE); these
+    # beat the folder's endpoints. A DNS pattern ("{service}") for Services without any.
+    backend_overrides: tuple[BackendOverride, ...] = ()
+    dns_pattern: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +53,12 @@ def compile_manifests(
 ) -> CompileResult:
     diags: list[Diagnostic] = []
     ingresses = select_ingresses(manifests, options, diags)
-    resolver = BackendResolver(manifests, allow_external_name=options.allow_external_name)
+    resolver = BackendResolver(
+        manifests,
+        allow_external_name=options.allow_external_name,
+        overrides=options.backend_overrides,
+        dns_pattern=options.dns_pattern,
+    )
     collected = _Collected()
     for ing in sorted(ingresses, key=_age_key):
         _collect(ing, resolver, collected, diags)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -17,16 +19,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from .backends import unbacked_services
 from .compiler import CompileOptions, compile_manifests
 from .decode import decode
 from .lastgood import GoodState, carry_forward_files, carry_forward_objects, objects_by_ref
-from .loader import ParseCache, load_path
-from .model import Severity
+from .loader import MAX_FILE_BYTES, LoadResult, ParseCache, load_path
+from .model import Diagnostic, Severity, Source
 from .observe import diagnostic_fields, logfmt
 from .settings import Settings
 from .snapshot import Snapshot, SnapshotHolder
 
-__all__ = ["Reloader", "build_snapshot", "compile_options"]
+__all__ = ["STDIN", "STDIN_NAME", "Reloader", "build_snapshot", "compile_options", "read_stdin"]
 
 log = logging.getLogger("ingressproxy.reload")
 
@@ -35,7 +38,30 @@ def compile_options(settings: Settings) -> CompileOptions:
     return CompileOptions(
         ingress_classes=settings.ingress_classes,
         allow_external_name=settings.allow_external_name,
+        backend_overrides=settings.backend_overrides,
+        dns_pattern=settings.dns_pattern,
     )
+
+
+# `-` as the manifests path: read them once from standard input (`helm template ... | ingressproxy
+# serve -`), as kubectl's `-f -`. Diagnostics name the stream <stdin>, like compilers do.
+STDIN = Path("-")
+STDIN_NAME = "<stdin>"
+
+
+def read_stdin() -> bytes:
+    """All of standard input (one more byte than we accept, so an oversize input is seen)."""
+    return sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+
+
+def _load_stdin(data: bytes) -> LoadResult:
+    digest = hashlib.sha256(b"stdin\0" + data).hexdigest()
+    if len(data) > MAX_FILE_BYTES:
+        msg = f"standard input is more than the {MAX_FILE_BYTES} bytes we accept"
+        problem = Diagnostic(Severity.ERROR, "unreadable", msg, Source(STDIN_NAME))
+        return LoadResult((), (problem,), digest, (STDIN_NAME,))
+    documents, diagnostics = ParseCache().load(data, STDIN_NAME)
+    return LoadResult(tuple(documents), tuple(diagnostics), digest, (STDIN_NAME,))
 
 
 def build_snapshot(
@@ -45,14 +71,19 @@ def build_snapshot(
     *,
     cache: ParseCache | None = None,
     unless_digest: str | None = None,
+    stdin: bytes | None = None,
 ) -> tuple[Snapshot, GoodState] | None:
     """One full load + compile, falling back per file and per object on `previous`.
 
     Pure apart from reading the files under `root`. Returns the snapshot and what to remember
     as good for the next load, or None when the files' digest equals `unless_digest`.
+    When `root` is STDIN, the manifests are `stdin` (read from standard input when None).
     """
     previous = GoodState() if previous is None else previous
-    loaded = load_path(root, cache)
+    if root == STDIN:
+        loaded = _load_stdin(read_stdin() if stdin is None else stdin)
+    else:
+        loaded = load_path(root, cache)
     if unless_digest is not None and loaded.digest == unless_digest:
         return None
     documents, file_diags, good_files = carry_forward_files(
@@ -76,6 +107,7 @@ def build_snapshot(
                 *decode_diags,
                 *object_diags,
                 *result.diagnostics,
+                *unbacked_services(manifests, result.table),
             ),
             key=lambda d: d.sort_key(),
         )
@@ -112,6 +144,8 @@ class Reloader:
     # How many rebuilds ran, installed or not (tests and tools wait on it, never sleep).
     checks: int = 0
     _checked: threading.Condition = field(default_factory=threading.Condition)
+    # The manifests when they come from standard input: read at the first load, then kept.
+    stdin: bytes | None = None
 
     def reload(self, *, force: bool = False) -> Snapshot | None:
         """Rebuild now (blocking; call from a thread when on the event loop).
@@ -139,12 +173,15 @@ class Reloader:
         current = self.holder.current
         unless = None if force or current.generation == 0 else current.digest
         try:
+            if root == STDIN and self.stdin is None:
+                self.stdin = read_stdin()
             built = build_snapshot(
                 root,
                 compile_options(self.settings),
                 self.good,
                 cache=self._cache,
                 unless_digest=unless,
+                stdin=self.stdin,
             )
         except Exception as exc:  # a bug in our pipeline must never drop the last good table
             self.holder.last_error = f"{type(exc).__name__}: {exc}"
@@ -186,6 +223,9 @@ class Reloader:
 
         root = self.settings.manifests
         if root is None:
+            return
+        if root == STDIN:
+            log.info("manifests read from standard input: no hot reload (restart to change them)")
             return
         while not stop.is_set():
             target = root if root.exists() else _existing_parent(root)

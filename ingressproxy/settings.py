@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .backends import BackendOverride
+
 __all__ = ["Settings", "SettingsError", "parse_networks"]
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -47,6 +49,10 @@ class Settings:
     poll: bool = False  # watch by polling (bind mounts, network filesystems)
     connect_timeout: float = 5.0
     read_timeout: float = 60.0
+    # Where Services live when the manifests have no Endpoints (--backend, --backends FILE),
+    # and the host name pattern for those without any (--dns-backends).
+    backend_overrides: tuple[BackendOverride, ...] = ()
+    dns_pattern: str | None = None
     server_header: str = "ingressproxy"
     log_level: str = "info"
     access_log: str = "text"  # text | json | off (one line per request on stdout)
@@ -76,6 +82,7 @@ class Settings:
         manifests = get("MANIFESTS")
         admin_port = get("ADMIN_PORT")
         classes = tuple(c.strip() for c in (get("INGRESS_CLASS") or "").split(",") if c.strip())
+        overrides, dns_pattern = _backends_from_env(e)
         return cls(
             manifests=Path(manifests) if manifests else None,
             host=get("HOST") or "127.0.0.1",
@@ -90,6 +97,8 @@ class Settings:
             poll=flag("POLL"),
             connect_timeout=num("CONNECT_TIMEOUT", 5.0),
             read_timeout=num("READ_TIMEOUT", 60.0),
+            backend_overrides=overrides,
+            dns_pattern=dns_pattern,
             log_level=get("LOG_LEVEL") or "info",
             access_log=_access_log(get("ACCESS_LOG") or "text", "INGRESSPROXY_ACCESS_LOG"),
         )
@@ -102,3 +111,12 @@ def _access_log(value: str, what: str) -> str:
     if value.lower() not in ACCESS_LOG_FORMATS:
         raise SettingsError(f"{what}: {value!r} is not one of {', '.join(ACCESS_LOG_FORMATS)}")
     return value.lower()
+
+
+def _backends_from_env(env: Mapping[str, str]) -> tuple[tuple[BackendOverride, ...], str | None]:
+    from .overrides import OverrideError, backends_from_env
+
+    try:
+        return backends_from_env(env)
+    except OverrideError as exc:
+        raise SettingsError(str(exc)) from None

@@ -7,15 +7,29 @@ server starts means no port races, and every wait is bounded and event-driven.
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
+import httpx
 import uvicorn
+from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
-__all__ = ["ServerThread", "serve_in_thread"]
+from .model import Diagnostic
+from .settings import Settings
+from .snapshot import Snapshot, SnapshotHolder
+
+if TYPE_CHECKING:
+    from .backends import BackendOverride
+    from .reloader import Reloader
+
+__all__ = ["FakeService", "Proxy", "ServerThread", "serve_in_thread", "start_proxy"]
 
 
 class _Server(uvicorn.Server):
@@ -132,3 +146,160 @@ def serve_in_thread(app: ASGIApp, **uvicorn_kwargs: Any) -> Iterator[ServerThrea
         yield server
     finally:
         server.stop()
+
+
+# --------------------------------------------------------------------------- the whole proxy
+# What the pytest plugin (pytest_plugin.py) hands to users' tests; usable without pytest too.
+
+
+@dataclass(frozen=True, slots=True)
+class FakeService:
+    """An echo backend (ingressproxy.echo) standing in for a Service, wired in as its
+    backend override; it answers every request with JSON naming `service` and `namespace`."""
+
+    key: str  # the override key it serves: "ns/svc" or "svc"
+    namespace: str
+    service: str
+    url: str  # http://127.0.0.1:PORT
+
+
+class Proxy:
+    """A running ingressproxy (the whole app: reload, routing, forwarding) on 127.0.0.1 and a
+    client that talks only to it. Made by `start_proxy`; stopped when its block ends."""
+
+    def __init__(
+        self, app: Starlette, server: ServerThread, fakes: Mapping[str, FakeService]
+    ) -> None:
+        self.app = app
+        self.server = server
+        self.fakes = fakes
+        self.client = httpx.Client(
+            base_url=server.url, trust_env=False, follow_redirects=False, timeout=10.0
+        )
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def admin_url(self) -> str | None:
+        port = self.app.state.admin_port
+        return None if port is None else f"http://127.0.0.1:{port}"
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The configuration serving now (routes, diagnostics, generation)."""
+        holder: SnapshotHolder = self.app.state.holder
+        return holder.current
+
+    @property
+    def diagnostics(self) -> tuple[Diagnostic, ...]:
+        return self.snapshot.diagnostics
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        host: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """`method path` through the proxy with `Host: host` (the proxy's own address when
+        None); other keyword arguments go to httpx (content=, json=, params=, ...)."""
+        sent = dict(headers or {})
+        if host is not None:
+            sent["Host"] = host
+        return self.client.request(method, path, headers=sent, **kwargs)
+
+    def get(self, path: str, *, host: str | None = None, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", path, host=host, **kwargs)
+
+    def post(self, path: str, *, host: str | None = None, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", path, host=host, **kwargs)
+
+    def reload(self) -> Snapshot:
+        """Rebuild from the manifests now (after a test edits them without `watch=True`)."""
+        reloader: Reloader = self.app.state.reloader
+        reloader.reload(force=True)
+        return self.snapshot
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _service_namespaces(snapshot: Snapshot) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for route in snapshot.table.routes():
+        for b in (route.backend,):
+            found.setdefault(b.service, set()).add(b.namespace)
+    return found
+
+
+@contextlib.contextmanager
+def start_proxy(
+    manifests: str | os.PathLike[str],
+    *,
+    fake: Iterable[str] | str = (),
+    backends: Mapping[str, str | Sequence[str]] | None = None,
+    dns: str | None = None,
+    admin: bool = True,
+    watch: bool = False,
+    **settings: Any,
+) -> Iterator[Proxy]:
+    """Serve `manifests` (a folder or file) on 127.0.0.1:<free port> for the block.
+
+    `fake`: Services to stand in for with echo backends, as `ns/svc` or `svc` (or "*": every
+    Service an Ingress routes to); each becomes that Service's backend override.
+    `backends`: more overrides, `{"ns/svc": "http://127.0.0.1:3001"}` (a list for several).
+    `dns`: the --dns-backends pattern, e.g. "{service}". `admin`: start the admin listener on
+    a free port (`proxy.admin_url`). `watch`: follow edits of the folder. Other keyword
+    arguments are Settings fields (flavor=, ingress_classes=, ...).
+    """
+    from .app import create_app
+    from .echo import create_echo_app
+    from .overrides import merge_overrides, parse_backend, parse_key
+    from .reloader import build_snapshot, compile_options
+
+    root = Path(manifests)
+    keys = [fake] if isinstance(fake, str) else list(fake)
+    given: list[BackendOverride] = []
+    for key, urls in (backends or {}).items():
+        for url in [urls] if isinstance(urls, str) else urls:
+            given.append(parse_backend(f"{key}={url}", "start_proxy(backends=)"))
+    with contextlib.ExitStack() as stack:
+        fakes: dict[str, FakeService] = {}
+        if keys:
+            # Which namespace a namespace-less key stands for, and what "*" means: ask the
+            # configuration the proxy would serve without fakes.
+            built = build_snapshot(root, compile_options(Settings(manifests=root, **settings)))
+            namespaces = _service_namespaces(built[0]) if built is not None else {}
+            if "*" in keys:
+                keys.remove("*")
+                keys += [f"{ns}/{svc}" for svc, nss in namespaces.items() for ns in sorted(nss)]
+            for key in dict.fromkeys(keys):
+                ns, svc, _port = parse_key(key, f"start_proxy(fake={key!r})")
+                only = sorted(namespaces.get(svc, ())) if ns is None else [ns]
+                echo_ns = only[0] if len(only) == 1 else ""
+                app = create_echo_app(svc, pod=f"{svc}-fake", namespace=echo_ns)
+                srv = stack.enter_context(serve_in_thread(app))
+                fakes[key] = FakeService(key, echo_ns, svc, srv.url)
+                given.append(parse_backend(f"{key}={srv.url}", "start_proxy(fake=)"))
+        settings["backend_overrides"] = merge_overrides(
+            settings.get("backend_overrides", ()), given
+        )
+        settings.setdefault("admin_port", 0 if admin else None)
+        settings.setdefault("dns_pattern", dns)
+        proxy_app = create_app(Settings(manifests=root, **settings), watch=watch)
+        # As `ingressproxy serve` runs uvicorn: the proxy decides which peers to trust, and
+        # Date and Server come from the upstream.
+        server = stack.enter_context(
+            serve_in_thread(proxy_app, proxy_headers=False, server_header=False, date_header=False)
+        )
+        proxy = Proxy(proxy_app, server, MappingProxyType(fakes))
+        stack.callback(proxy.close)
+        yield proxy
