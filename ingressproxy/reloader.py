@@ -38,6 +38,7 @@ def compile_options(settings: Settings) -> CompileOptions:
     return CompileOptions(
         ingress_classes=settings.ingress_classes,
         allow_external_name=settings.allow_external_name,
+        flavor=settings.flavor,
         backend_overrides=settings.backend_overrides,
         dns_pattern=settings.dns_pattern,
     )

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .backends import BackendOverride
+from .flavors import Flavor, parse_flavor
 
 __all__ = ["Settings", "SettingsError", "parse_networks"]
 
@@ -46,6 +47,7 @@ class Settings:
     ingress_classes: tuple[str, ...] = ()
     trusted_proxies: tuple[IPNetwork, ...] = ()
     allow_external_name: bool = False
+    flavor: Flavor = Flavor.SPEC  # whose routing semantics to follow (flavors.py)
     poll: bool = False  # watch by polling (bind mounts, network filesystems)
     connect_timeout: float = 5.0
     read_timeout: float = 60.0
@@ -94,6 +96,7 @@ class Settings:
                 [get("TRUSTED_PROXIES") or ""], "INGRESSPROXY_TRUSTED_PROXIES"
             ),
             allow_external_name=flag("ALLOW_EXTERNAL_NAME"),
+            flavor=_flavor(get("FLAVOR")),
             poll=flag("POLL"),
             connect_timeout=num("CONNECT_TIMEOUT", 5.0),
             read_timeout=num("READ_TIMEOUT", 60.0),
@@ -111,6 +114,15 @@ def _access_log(value: str, what: str) -> str:
     if value.lower() not in ACCESS_LOG_FORMATS:
         raise SettingsError(f"{what}: {value!r} is not one of {', '.join(ACCESS_LOG_FORMATS)}")
     return value.lower()
+
+
+def _flavor(value: str | None) -> Flavor:
+    if value is None:
+        return Flavor.SPEC
+    try:
+        return parse_flavor(value)
+    except ValueError as exc:
+        raise SettingsError(f"INGRESSPROXY_FLAVOR: {exc}") from None
 
 
 def _backends_from_env(env: Mapping[str, str]) -> tuple[tuple[BackendOverride, ...], str | None]:

@@ -586,7 +586,7 @@ def test_service_in_another_namespace_is_not_used_but_mentioned() -> None:
         services=[service("login", "auth"), service("login", "other")],
         slices=[eslice("login-1", "login", "auth")],
     )
-    d = only(r, "missing-service")
+    d = only(r, "service-in-other-namespace")
     assert d.message == (
         "Service apps/login not found (a Service of that name exists in namespaces auth, other;"
         " an Ingress can only use Services of its own namespace)"
