@@ -1,4 +1,4 @@
-"""Command line: `ingressproxy serve DIR`, `ingressproxy echo`, `ingressproxy check DIR`.
+"""Command line: `ingressproxy serve DIR`, `echo`, `check DIR`, `explain DIR URL`.
 
 The only place that turns flags into Settings and starts uvicorn; everything else is a library.
 """
@@ -14,10 +14,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .flavors import Flavor, parse_flavor
 from .settings import Settings, SettingsError, parse_networks
 
 if TYPE_CHECKING:
     from .backends import BackendOverride
+    from .compiler import CompileOptions
 
 __all__ = ["build_parser", "main", "settings_from_args"]
 
@@ -34,6 +36,13 @@ def _add_routing_flags(p: argparse.ArgumentParser) -> None:
         "--allow-external-name",
         action="store_true",
         help="allow backends that are Services of type ExternalName",
+    )
+    p.add_argument(
+        "--flavor",
+        type=_flavor,
+        default=Flavor.SPEC,
+        metavar="|".join(Flavor),
+        help="route like the Ingress spec (default), ingress-nginx or Traefik (docs/flavors.md)",
     )
     p.add_argument(
         "--backend",
@@ -86,6 +95,20 @@ def _backend_options(args: argparse.Namespace) -> tuple[tuple[BackendOverride, .
     except OverrideError as exc:
         raise SettingsError(str(exc)) from None
     return merge_overrides(env_overrides, flags), dns
+
+
+def _flavor(value: str) -> Flavor:
+    try:
+        return parse_flavor(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _flavors(value: str) -> tuple[Flavor, ...]:
+    flavors = tuple(dict.fromkeys(_flavor(v) for v in value.split(",") if v.strip()))
+    if len(flavors) < 2:
+        raise argparse.ArgumentTypeError("name at least two flavors, e.g. nginx,traefik")
+    return flavors
 
 
 def _admin_port(value: str) -> int | None:
@@ -160,6 +183,30 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("manifests", metavar="DIR", help="as for serve; - for standard input")
     _add_routing_flags(check)
     check.add_argument("--strict", action="store_true", help="fail on warnings too")
+    check.add_argument("--format", choices=["text", "json"], default="text")
+    check.add_argument(
+        "--compare",
+        type=_flavors,
+        default=(),
+        metavar="FLAVOR,FLAVOR",
+        help="list the requests these flavors route differently (e.g. nginx,traefik)",
+    )
+
+    explain = sub.add_parser("explain", help="show how a request would be routed, and why")
+    explain.add_argument("manifests", metavar="DIR", help="as for serve; - for standard input")
+    explain.add_argument("url", metavar="URL", help="http://host/path, or /path with -H Host")
+    explain.add_argument("-X", "--request", dest="method", default="GET", metavar="METHOD")
+    explain.add_argument(
+        "-H",
+        "--header",
+        dest="headers",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="a request header (repeatable); Host overrides the URL's host",
+    )
+    _add_routing_flags(explain)
+    explain.add_argument("--format", choices=["text", "json"], default="text")
     return parser
 
 
@@ -177,6 +224,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         ingress_classes=tuple(args.ingress_class),
         trusted_proxies=parse_networks(args.trusted_proxies, "--trusted-proxies"),
         allow_external_name=args.allow_external_name,
+        flavor=args.flavor,
         poll=args.poll or env_poll,
         connect_timeout=args.connect_timeout,
         read_timeout=args.read_timeout,
@@ -233,30 +281,53 @@ def _echo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check(args: argparse.Namespace) -> int:
-    from .model import Severity
-    from .reloader import build_snapshot, compile_options
+def _compile_options(args: argparse.Namespace) -> CompileOptions:
+    from .compiler import CompileOptions
 
     overrides, dns = _backend_options(args)
-    settings = Settings(
-        manifests=Path(args.manifests),
+    return CompileOptions(
         ingress_classes=tuple(args.ingress_class),
         allow_external_name=args.allow_external_name,
+        flavor=args.flavor,
         backend_overrides=overrides,
         dns_pattern=dns,
     )
-    built = build_snapshot(Path(args.manifests), compile_options(settings))
-    assert built is not None  # no unless_digest given: always built
-    snap, _ = built
-    for d in snap.diagnostics:
-        print(d)
-    errors = sum(1 for d in snap.diagnostics if d.severity is Severity.ERROR)
-    warnings = len(snap.diagnostics) - errors
-    print(
-        f"{args.manifests}: {snap.objects} objects, {snap.routes} routes, "
-        f"{errors} errors, {warnings} warnings"
+
+
+def _check(args: argparse.Namespace) -> int:
+    from .check import run_check
+
+    return run_check(
+        Path(args.manifests),
+        _compile_options(args),
+        fmt=args.format,
+        strict=args.strict,
+        compare=args.compare,
+        out=sys.stdout,
     )
-    return 1 if errors or (args.strict and warnings) else 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    import json
+
+    from .explain import explain
+    from .reloader import build_snapshot
+
+    headers: dict[str, str] = {}
+    for raw in args.headers:
+        name, sep, value = raw.partition(":")
+        if not sep or not name.strip():
+            raise SettingsError(f"-H {raw!r}: expected 'Name: value'")
+        headers[name.strip()] = value.strip()
+    built = build_snapshot(Path(args.manifests), _compile_options(args))
+    if built is None:  # only when asked to skip an unchanged digest, which we never do
+        raise RuntimeError("build_snapshot returned nothing")
+    result = explain(built[0], args.url, args.method, headers)
+    if args.format == "json":
+        print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+    else:
+        print(result.to_text(), end="")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -269,6 +340,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _echo(args)
         if args.command == "check":
             return _check(args)
+        if args.command == "explain":
+            return _explain(args)
     except SettingsError as exc:
         parser.error(str(exc))
     except KeyboardInterrupt:
