@@ -383,7 +383,7 @@ def unbacked_services(manifests: Manifests, table: RouteTable) -> tuple[Diagnost
     services = {(s.meta.namespace, s.meta.name): s for s in reversed(manifests.services)}
     users: dict[tuple[str, str], set[str]] = defaultdict(set)
     for route in table.routes():
-        for backend in (route.backend,):
+        for backend in route.backend.members or (route.backend,):
             key = (backend.namespace, backend.service)
             svc = services.get(key)
             if (

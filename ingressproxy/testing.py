@@ -27,6 +27,7 @@ from .snapshot import Snapshot, SnapshotHolder
 
 if TYPE_CHECKING:
     from .backends import BackendOverride
+    from .explain import Explanation
     from .reloader import Reloader
 
 __all__ = ["FakeService", "Proxy", "ServerThread", "serve_in_thread", "start_proxy"]
@@ -222,6 +223,14 @@ class Proxy:
     def post(self, path: str, *, host: str | None = None, **kwargs: Any) -> httpx.Response:
         return self.request("POST", path, host=host, **kwargs)
 
+    def explain(
+        self, url: str, method: str = "GET", headers: Mapping[str, str] | None = None
+    ) -> Explanation:
+        """How the serving configuration routes `method url`, and why (nothing is sent)."""
+        from .explain import explain
+
+        return explain(self.snapshot, url, method, headers)
+
     def reload(self) -> Snapshot:
         """Rebuild from the manifests now (after a test edits them without `watch=True`)."""
         reloader: Reloader = self.app.state.reloader
@@ -235,7 +244,7 @@ class Proxy:
 def _service_namespaces(snapshot: Snapshot) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for route in snapshot.table.routes():
-        for b in (route.backend,):
+        for b in route.backend.members or (route.backend,):
             found.setdefault(b.service, set()).add(b.namespace)
     return found
 

@@ -49,6 +49,12 @@ def test_fixture_from_ini_with_fakes(project: pytest.Pytester) -> None:
             body = r.json()
             assert (body["service"], body["namespace"]) == ("image-search", "imagemanager")
             assert body["path"] == "/search/cats?q=1"
+            route = ingressproxy.explain("http://api.imagemanager.io/search/cats")
+            assert route.status == 200
+            assert route.route.backend.service == "image-search"
+            assert route.route.backend.endpoints[0].base_url == (
+                ingressproxy.fakes["imagemanager/image-search"].url
+            )
 
         def test_namespace_found_for_a_bare_service_name(ingressproxy):
             r = ingressproxy.get("/labeling", host="api.imagemanager.io")
