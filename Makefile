@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 EXAMPLE ?= examples/imagemanager
 PORT ?= 8080
 
-.PHONY: install check test bench run clean
+.PHONY: install check test bench run docs clean
 
 install: $(STAMP)
 
@@ -20,6 +20,11 @@ check: $(STAMP)
 	$(BIN)/ruff check ingressproxy tests benchmarks
 	$(BIN)/ruff format --check ingressproxy tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/mkdocs build --strict --quiet --site-dir $(VENV)/docs-check
+
+# The documentation site (mkdocs.yml) into site/; --strict: a broken link fails the build.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --site-dir site
 
 # The whole suite: lint and types first, then every test.
 test: check
