@@ -140,8 +140,8 @@ class Explanation:
                 mark = "chosen" if r.chosen else ("match" if r.matched else "no")
                 mark = "skipped" if r.skipped else mark
                 rank = f" [{r.rank}]" if r.rank else ""
-                lines.append(f"  {mark:<7}{r.reason}{rank}")
-                lines.append(f"         {_where(r.route)}")
+                lines.append(f"  {mark:<8}{r.reason}{rank}")
+                lines.append(f"          {_where(r.route)}")
         if self.tie_breaks:
             lines.append("tie-breaks:")
             lines += [f"  {t}" for t in self.tie_breaks]
@@ -229,6 +229,11 @@ def explain(
     )
     tie_breaks = _tie_breaks(table, rules, route, consulted, path)
     status, reason = _status(route, host, path, bool(consulted))
+    if route is None and any(r.skipped and r.matched for r in rules):
+        reason = (
+            f"the rules that match {path} were left out (their Services are unusable; Traefik"
+            ' logs "Skipping service"), and no other rule or defaultBackend matches'
+        )
     related = _related(diagnostics, route, rules)
     return Explanation(
         method=method,
@@ -504,7 +509,9 @@ def _status(route: Route | None, host: str, path: str, any_host_rules: bool) -> 
     if backend.members:
         services = ", ".join(m.key for m in backend.members)
         return 200, f"proxied in turn to the Services {services} ({n} endpoints)"
-    return 200, f"proxied to one of {n} ready endpoint{'s' if n > 1 else ''} (round robin)"
+    if n == 1:
+        return 200, "proxied to its only ready endpoint"
+    return 200, f"proxied to one of {n} ready endpoints (round robin)"
 
 
 def _dump_rule(route: Route) -> dict[str, object]:

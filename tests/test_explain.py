@@ -235,6 +235,7 @@ def test_scaled_to_zero_is_503_in_spec_and_404_in_traefik() -> None:
     assert [d.code for d in spec.diagnostics] == ["no-endpoints"]
     traefik = explain(snapshot(folder, Flavor.TRAEFIK), url)
     assert (traefik.status, traefik.route) == (404, None)
+    assert traefik.reason.startswith("the rules that match /text-extraction were left out")
     (skipped,) = traefik.diagnostics
     assert skipped.message.startswith("Skipping service: no endpoints found for Service")
     (rule,) = traefik.rules
