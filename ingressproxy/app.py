@@ -19,6 +19,7 @@ from .accesslog import AccessLog
 from .admin import create_admin_app
 from .adminapi import ConfigState, EntryPoint
 from .embedded import EmbeddedServer
+from .explain import explain
 from .fakes import FakeBackends, loopback_endpoints
 from .metrics import ProxyMetrics
 from .observe import combine
@@ -73,6 +74,9 @@ def create_app(
                 draining,
                 state=config,
                 metrics=None if metrics is None else metrics.render,
+                explain=lambda url, method, headers: explain(
+                    holder.current, url, method, headers
+                ).to_json(),
             )
             admin = EmbeddedServer(admin_app, settings.admin_host, settings.admin_port)
             admin.start()

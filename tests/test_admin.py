@@ -400,3 +400,19 @@ def _service(ns: str, name: str) -> str:
         "addressType: IPv4\nports:\n  - port: 8080\n"
         'endpoints:\n  - addresses: ["127.0.0.9"]\n'
     )
+
+
+def test_explain_over_http(collision: tuple[Served, httpx.Client]) -> None:
+    _, admin = collision
+    r = admin.get(
+        "/api/explain",
+        params={"url": "http://apps.apigateway.awesomecompany.io/login/x", "method": "POST"},
+    )
+    assert r.status_code == 200
+    body = r.json()
+    assert body["method"] == "POST"
+    assert body["status"] == 200
+    assert body["route"]["ingress"] == "imagemanager/imagemanager-login"  # the oldest wins
+    r = admin.get("/api/explain", params={"url": "http://apps.apigateway.awesomecompany.io/x"})
+    assert r.json()["status"] == 404
+    assert admin.get("/api/explain").status_code == 400  # url is required
