@@ -57,6 +57,8 @@ class Problem:
 class Resolved:
     backend: Backend
     problem: Problem | None = None
+    # The endpoints are a backend override's URLs: their scheme is the user's, never changed.
+    from_override: bool = False
 
 
 # The names a --dns-backends pattern may use, e.g. "{service}.{namespace}".
@@ -172,13 +174,16 @@ class BackendResolver:
             note = f"{missing.message}; routing to {override.origin} {override.key}"
             problem = Problem(Severity.WARNING, missing.code, note, missing.field)
             return Resolved(
-                Backend(namespace, ref.name, str(ref.port), override.endpoints), problem
+                Backend(namespace, ref.name, str(ref.port), override.endpoints),
+                problem,
+                from_override=True,
             )
         service_port = self._service_port(svc, ref.port)
         if service_port is not None or svc.type == "ExternalName":
             override = self._override(namespace, ref, service_port)
             if override is not None:
-                return Resolved(Backend(namespace, ref.name, str(ref.port), override.endpoints))
+                backend = Backend(namespace, ref.name, str(ref.port), override.endpoints)
+                return Resolved(backend, from_override=True)
         if svc.type == "ExternalName":
             return self._external_name(svc, ref, service_port)
         if service_port is None:

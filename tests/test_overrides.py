@@ -355,6 +355,18 @@ def test_override_does_not_hide_a_missing_port() -> None:
     assert codes(r) == ["missing-port"]
 
 
+def test_override_keeps_the_scheme_of_its_url() -> None:
+    # A Service port named https (or 443) means TLS to its Pods; a local stand-in given as
+    # http:// speaks plain HTTP, and the user's URL says so.
+    text = manifest(
+        ports="[{name: https, port: 443, targetPort: 8443}]", backend_port="{name: https}"
+    )
+    r = compile_text(text, backend_overrides=(ov("web=http://127.0.0.1:3001"),))
+    assert [e.base_url for e in backend_of(r).endpoints] == ["http://127.0.0.1:3001"]
+    r = compile_text(manifest(), backend_overrides=(ov("web=https://127.0.0.1:3001"),))
+    assert [e.base_url for e in backend_of(r).endpoints] == ["https://127.0.0.1:3001"]
+
+
 def test_override_beats_external_name() -> None:
     text = manifest(ports="[]", backend_port="{number: 443}").replace(
         "spec:\n  ports: []", "spec:\n  type: ExternalName\n  externalName: api.example.org"
