@@ -27,6 +27,7 @@ from .proxy import ProxyApp
 from .reloader import Reloader
 from .settings import Settings
 from .snapshot import SnapshotHolder
+from .tls import start_https
 
 __all__ = ["create_app"]
 
@@ -64,6 +65,11 @@ def create_app(
         if settings.manifests is not None:
             await asyncio.to_thread(reloader.reload, force=True)
         await proxy.startup()
+        # The `websecure` entry point: this same app over TLS, on its own port (tls.py).
+        https = start_https(app, settings, holder)
+        if https is not None:
+            proxy.https_port = https.port
+            app.state.https = https
         fakes = FakeBackends()
         if fake_backends:
             fakes.start(loopback_endpoints(holder.current.table))
@@ -81,7 +87,9 @@ def create_app(
             admin = EmbeddedServer(admin_app, settings.admin_host, settings.admin_port)
             admin.start()
             app.state.admin_port = admin.port
-            config.set_entrypoints(_entrypoints(settings, admin.port))
+            config.set_entrypoints(
+                _entrypoints(settings, admin.port, None if https is None else https.port)
+            )
             log.info("admin listening on http://%s:%d", settings.admin_host, admin.port)
         stop = asyncio.Event()
         hup = _install_sighup(reloader)
@@ -102,6 +110,8 @@ def create_app(
                     await asyncio.wait_for(watcher, timeout=5)
             if admin is not None:
                 await admin.stop()
+            if https is not None:
+                await https.stop()
             await fakes.stop()
             await proxy.aclose()
 
@@ -110,6 +120,7 @@ def create_app(
     app.state.settings = settings
     app.state.reloader = reloader
     app.state.admin_port = None
+    app.state.https = None  # the running tls.HTTPSListener (its port, its fallback certificate)
     app.state.config = config
     app.state.proxy = proxy
     app.state.metrics = metrics
@@ -117,11 +128,15 @@ def create_app(
     return app
 
 
-def _entrypoints(settings: Settings, admin_port: int | None = None) -> tuple[EntryPoint, ...]:
+def _entrypoints(
+    settings: Settings, admin_port: int | None = None, https_port: int | None = None
+) -> tuple[EntryPoint, ...]:
     def address(host: str, port: int) -> str:
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
     eps = [EntryPoint("web", address(settings.host, settings.port))]
+    if https_port is not None:
+        eps.append(EntryPoint("websecure", address(settings.https_host, https_port)))
     admin_port = settings.admin_port if admin_port is None else admin_port
     if admin_port is not None:
         eps.append(EntryPoint("admin", address(settings.admin_host, admin_port)))

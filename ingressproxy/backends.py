@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 
 from .model import (
     Diagnostic,
@@ -29,17 +29,62 @@ from .model import (
 from .routetable import Backend, Endpoint, RouteTable
 
 __all__ = [
+    "BACKEND_PROTOCOL",
     "DNS_PLACEHOLDERS",
+    "SERVERS_SCHEME",
     "BackendOverride",
     "BackendResolver",
     "Problem",
     "Resolved",
+    "backend_protocol_problem",
     "dns_host",
+    "ingress_backend_scheme",
     "unbacked_services",
 ]
 
 # The label that ties an EndpointSlice to its Service (discovery.k8s.io/v1).
 _SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+
+# How to speak to the endpoints: ingress-nginx reads this on the Ingress (HTTP, HTTPS, GRPC,
+# GRPCS, AUTO_HTTP, FCGI; we speak the first two), Traefik the second on the Service.
+BACKEND_PROTOCOL = "nginx.ingress.kubernetes.io/backend-protocol"
+SERVERS_SCHEME = "traefik.ingress.kubernetes.io/service.serversscheme"
+_SCHEMES = {"http": "http", "https": "https"}
+
+
+def ingress_backend_scheme(annotations: Mapping[str, str]) -> str | None:
+    """The scheme the Ingress asks for with backend-protocol ("https" or "http"), or None."""
+    raw = annotations.get(BACKEND_PROTOCOL)
+    return None if raw is None else _SCHEMES.get(raw.strip().lower())
+
+
+def backend_protocol_problem(annotations: Mapping[str, str]) -> str | None:
+    """Why a backend-protocol annotation is ignored, or None."""
+    raw = annotations.get(BACKEND_PROTOCOL)
+    if raw is None or raw.strip().lower() in _SCHEMES:
+        return None
+    return f'backend protocol "{raw}" is not supported (only HTTP and HTTPS); HTTP is used'
+
+
+def _service_scheme(svc: Service, service_port: ServicePort | None) -> str | None:
+    """Traefik's getProtocol: the Service's serversscheme annotation, else https for a port
+    numbered 443 or named https*; None leaves the endpoints as they are (http)."""
+    raw = svc.meta.annotations.get(SERVERS_SCHEME)
+    if raw is not None and raw.strip().lower() in _SCHEMES:
+        return _SCHEMES[raw.strip().lower()]
+    if service_port is not None and (
+        service_port.port == 443 or (service_port.name or "").startswith("https")
+    ):
+        return "https"
+    return None
+
+
+def _with_scheme(resolved: Resolved, scheme: str) -> Resolved:
+    backend = resolved.backend
+    if all(e.scheme == scheme for e in backend.endpoints):
+        return resolved
+    endpoints = tuple(Endpoint(e.address, e.port, scheme) for e in backend.endpoints)
+    return Resolved(replace(backend, endpoints=endpoints), resolved.problem)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,13 +195,23 @@ class BackendResolver:
         self._endpoints: dict[tuple[str, str], Endpoints] = {}
         for eps in manifests.endpoints:
             self._endpoints.setdefault((eps.meta.namespace, eps.meta.name), eps)
-        self._cache: dict[tuple[str, str, ServiceBackendPort], Resolved] = {}
+        self._cache: dict[tuple[str, str, ServiceBackendPort, str | None], Resolved] = {}
 
-    def resolve(self, namespace: str, ref: IngressServiceBackend) -> Resolved:
-        key = (namespace, ref.name, ref.port)
+    def resolve(
+        self, namespace: str, ref: IngressServiceBackend, scheme: str | None = None
+    ) -> Resolved:
+        """`scheme` is the Ingress's own choice (ingress_backend_scheme); without it the
+        Service decides (_service_scheme); the endpoints speak plain HTTP otherwise."""
+        key = (namespace, ref.name, ref.port, scheme)
         got = self._cache.get(key)
         if got is None:
             got = self._resolve(namespace, ref)
+            if scheme is None:
+                svc = self._services.get((namespace, ref.name))
+                if svc is not None:
+                    scheme = _service_scheme(svc, self._service_port(svc, ref.port))
+            if scheme is not None and not got.from_override:
+                got = _with_scheme(got, scheme)
             self._cache[key] = got
         return got
 

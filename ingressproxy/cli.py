@@ -45,6 +45,12 @@ def _add_routing_flags(p: argparse.ArgumentParser) -> None:
         help="route like the Ingress spec (default), ingress-nginx or Traefik (docs/flavors.md)",
     )
     p.add_argument(
+        "--default-certificate",
+        default=None,
+        metavar="NS/SECRET|CERT.pem,KEY.pem",
+        help="certificate for TLS clients no Ingress certificate matches (default: self-signed)",
+    )
+    p.add_argument(
         "--backend",
         action="append",
         default=[],
@@ -111,6 +117,44 @@ def _flavors(value: str) -> tuple[Flavor, ...]:
     return flavors
 
 
+def _add_tls_flags(p: argparse.ArgumentParser) -> None:
+    """The `websecure` listener and HTTPS upstreams (docs/tls.md)."""
+    p.add_argument("--https-host", default="127.0.0.1", help="HTTPS listen address")
+    p.add_argument(
+        "--https-port",
+        type=_https_port,
+        default="auto",
+        help="HTTPS port (default auto: 8443 when a certificate is available; 0 = any free"
+        " port; off = no HTTPS listener)",
+    )
+    p.add_argument(
+        "--redirect-to-https",
+        action="store_true",
+        help="redirect every plain-HTTP request to HTTPS (Traefik's entry point redirection)",
+    )
+    p.add_argument(
+        "--upstream-tls-verify",
+        action="store_true",
+        help="verify the certificates of HTTPS upstreams (off by default, as ingress-nginx)",
+    )
+    p.add_argument(
+        "--upstream-ca",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="CA bundle to verify HTTPS upstreams with (implies --upstream-tls-verify)",
+    )
+
+
+def _https_port(value: str) -> int | str | None:
+    from .settings import parse_https_port
+
+    try:
+        return parse_https_port(value, "--https-port")
+    except SettingsError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _admin_port(value: str) -> int | None:
     if value.lower() in ("off", "none", "false"):
         return None
@@ -144,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="admin port (default 9000; 0 = any free port; off = no admin listener)",
     )
     _add_routing_flags(serve)
+    _add_tls_flags(serve)
     serve.add_argument(
         "--trusted-proxies",
         action="append",
@@ -232,6 +277,12 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         access_log=args.access_log,
         backend_overrides=overrides,
         dns_pattern=dns,
+        https_host=args.https_host,
+        https_port=args.https_port,
+        default_certificate=args.default_certificate,
+        redirect_to_https=args.redirect_to_https,
+        upstream_tls_verify=args.upstream_tls_verify or args.upstream_ca is not None,
+        upstream_ca=args.upstream_ca,
     )
 
 
@@ -291,6 +342,7 @@ def _compile_options(args: argparse.Namespace) -> CompileOptions:
         flavor=args.flavor,
         backend_overrides=overrides,
         dns_pattern=dns,
+        default_certificate=args.default_certificate,
     )
 
 

@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import TypeVar
 
 from .annotations import unknown_annotations
-from .backends import BackendOverride, BackendResolver
+from .backends import BackendOverride, BackendResolver, ingress_backend_scheme
 from .flavors import SEMANTICS, Flavor, Semantics, traefik_rule
 from .model import (
     Diagnostic,
@@ -323,7 +323,9 @@ def _backend(ing: Ingress, spec: IngressBackend, field_: str, ctx: _Context) -> 
         ctx.diags.append(_diag(ing, "resource-backend-unsupported", msg, f"{field_}.resource"))
         return None
     namespace = ing.meta.namespace
-    resolved = ctx.resolver.resolve(namespace, spec.service)
+    resolved = ctx.resolver.resolve(
+        namespace, spec.service, ingress_backend_scheme(ing.meta.annotations)
+    )
     problem = resolved.problem
     if problem is None:
         return resolved.backend

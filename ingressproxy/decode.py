@@ -6,9 +6,12 @@ Flow: loader -> decode -> compiler. An object that fails validation is skipped w
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import re
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import TypeVar
 
@@ -32,6 +35,7 @@ from .model import (
     PathType,
     RawDocument,
     ResourceRef,
+    Secret,
     Service,
     ServiceBackendPort,
     ServicePort,
@@ -192,6 +196,12 @@ _ADDRESS_TYPES = ("IPv4", "IPv6", "FQDN")
 _LEGACY_CLASS_ANNOTATION = "kubernetes.io/ingress.class"
 _DEFAULT_CLASS_ANNOTATION = "ingressclass.kubernetes.io/is-default-class"
 _SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+_TLS_SECRET_TYPE = "kubernetes.io/tls"
+_TLS_KEYS = ("tls.crt", "tls.key")
+_CONFIG_KEY_RE = re.compile(r"^[-._a-zA-Z0-9]+$")
+_LINE_BREAKS = re.compile(r"[\r\n]")
+# kubectl keeps a plain copy of the whole applied object here, Secret data included.
+_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
 # --------------------------------------------------------------------------- field access
@@ -790,6 +800,57 @@ def _endpoint_slice(obj: _Object, data: Mapping[str, object]) -> EndpointSlice:
     return EndpointSlice(meta, service_name, address_type or "", tuple(endpoints), tuple(ports))
 
 
+# --------------------------------------------------------------------------- Secret
+
+
+def _config_key_errors(key: str) -> list[str]:
+    """IsConfigMapKey: the keys of Secret data."""
+    errors: list[str] = []
+    if len(key) > 253:
+        errors.append("must be no more than 253 characters")
+    if not _CONFIG_KEY_RE.match(key):
+        errors.append("a valid config key must consist of alphanumeric characters, '-', '_' or '.'")
+    if key in (".", "..") or key.startswith(".."):
+        errors.append("must not be '.' or '..' or start with '..'")
+    return errors
+
+
+def _secret(obj: _Object, data: Mapping[str, object]) -> Secret:
+    """ValidateSecret, keeping only tls.crt / tls.key. `data` values are base64 (as JSON encodes
+    bytes; line breaks are ignored like Go's decoder does), `stringData` values plain text that
+    override `data` (the API server merges them on write). Messages never quote a value."""
+    meta = _meta(obj, data, dns1123_subdomain_errors, cluster=False)
+    kind = obj.as_str(data.get("type"), "type") or "Opaque"
+    values: dict[str, bytes] = {}
+    given: set[str] = set()
+    for key, raw in (obj.as_map(data.get("data"), "data") or {}).items():
+        given.add(key)
+        path = _join("data", key)
+        obj.errors(path, _config_key_errors(key))
+        text = "" if raw is None else obj.as_str(raw, path)
+        if text is None:
+            continue
+        try:
+            values[key] = base64.b64decode(_LINE_BREAKS.sub("", text), validate=True)
+        except (binascii.Error, ValueError):
+            obj.error(path, "illegal base64 data (data values are base64; use stringData for text)")
+    for key, raw in (obj.as_map(data.get("stringData"), "stringData") or {}).items():
+        given.add(key)
+        path = _join("stringData", key)
+        obj.errors(path, _config_key_errors(key))
+        text = "" if raw is None else obj.as_str(raw, path)
+        if text is not None:
+            values[key] = text.encode("utf-8")
+    if kind == _TLS_SECRET_TYPE:
+        for key in _TLS_KEYS:
+            if key not in given:
+                obj.error(_join("data", key), f"{key} is required for type {_TLS_SECRET_TYPE}")
+    if _LAST_APPLIED in meta.annotations:
+        kept = {k: v for k, v in meta.annotations.items() if k != _LAST_APPLIED}
+        meta = replace(meta, annotations=frozen_map(kept))
+    return Secret(meta, kind, values.get("tls.crt"), values.get("tls.key"))
+
+
 # --------------------------------------------------------------------------- dispatch
 
 _Decoder = Callable[[_Object, Mapping[str, object]], object]
@@ -801,6 +862,7 @@ _KINDS: dict[tuple[str, str], tuple[_Decoder, bool]] = {
     ("v1", "Service"): (_service, False),
     ("v1", "Endpoints"): (_endpoints, False),
     ("discovery.k8s.io/v1", "EndpointSlice"): (_endpoint_slice, False),
+    ("v1", "Secret"): (_secret, False),
 }
 
 # Older versions of the kinds we honour (removed in Kubernetes 1.22 / 1.25): say so, skip them.
@@ -870,5 +932,6 @@ def decode(documents: Iterable[RawDocument]) -> tuple[Manifests, tuple[Diagnosti
         services=ordered("Service", Service),
         endpoints=ordered("Endpoints", Endpoints),
         endpoint_slices=ordered("EndpointSlice", EndpointSlice),
+        secrets=ordered("Secret", Secret),
     )
     return manifests, tuple(sorted(diagnostics, key=Diagnostic.sort_key))

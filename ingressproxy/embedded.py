@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import Iterator
+from ssl import SSLContext
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -24,7 +25,18 @@ class _Server(uvicorn.Server):
 
 
 class EmbeddedServer:
-    def __init__(self, app: ASGIApp, host: str, port: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        host: str,
+        port: int,
+        *,
+        ssl: SSLContext | None = None,
+        proxy_headers: bool = True,
+        date_header: bool = True,
+    ) -> None:
+        """`ssl`: serve TLS with this context (the HTTPS listener's, which picks a certificate
+        per SNI name); `proxy_headers` / `date_header` as uvicorn.Config takes them."""
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -39,8 +51,19 @@ class EmbeddedServer:
         # log_config=None: uvicorn would otherwise reconfigure the process's loggers (and mute
         # the main server's own lines) every time one of these starts.
         config = uvicorn.Config(
-            app, lifespan="off", log_config=None, access_log=False, server_header=False
+            app,
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            proxy_headers=proxy_headers,
+            date_header=date_header,
         )
+        if ssl is not None:
+            # uvicorn makes a context only from certificate files; serve() keeps a loaded
+            # config as it is, so ours goes in after load().
+            config.load()
+            config.ssl = ssl
         self.server = _Server(config)
         self._task: asyncio.Task[None] | None = None
 

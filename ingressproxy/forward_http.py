@@ -15,6 +15,7 @@ the bulk of the cost (PERF-NOTES.md).
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import AsyncIterator
 
 import httpx
@@ -29,6 +30,7 @@ from .errors import (
 )
 from .routetable import Endpoint
 from .settings import Settings
+from .tls import upstream_verify
 
 __all__ = [
     "DEFAULT_KEEPALIVE_EXPIRY",
@@ -124,7 +126,7 @@ class HTTPForwarder:
         *,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         keepalive_expiry: float = DEFAULT_KEEPALIVE_EXPIRY,
-        verify_tls: bool = True,
+        verify_tls: bool | ssl.SSLContext | None = None,
     ) -> None:
         # Timeouts as nginx applies proxy_connect_timeout / proxy_read_timeout: read and
         # write are per operation, so a slow stream that keeps moving is never cut.
@@ -139,7 +141,9 @@ class HTTPForwarder:
             max_keepalive_connections=max_connections,
             keepalive_expiry=keepalive_expiry,
         )
-        self._verify_tls = verify_tls
+        # None: as the settings say (tls.upstream_verify: off unless --upstream-tls-verify or
+        # --upstream-ca), for endpoints whose scheme is https.
+        self._verify_tls = upstream_verify(settings) if verify_tls is None else verify_tls
         self._transport: httpx.AsyncHTTPTransport | None = None
         self._urls: dict[str, httpx.URL] = {}
 

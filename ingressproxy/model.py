@@ -32,6 +32,7 @@ __all__ = [
     "PathType",
     "RawDocument",
     "ResourceRef",
+    "Secret",
     "Service",
     "ServiceBackendPort",
     "ServicePort",
@@ -335,6 +336,25 @@ class EndpointSlice:
         return self.meta.ref("EndpointSlice")
 
 
+@dataclass(frozen=True, slots=True, repr=False)
+class Secret:
+    """core/v1 Secret, reduced to what TLS termination needs: its type and the PEM bytes of
+    `tls.crt` / `tls.key` (decoded from `data`, or taken from `stringData`). The repr shows only
+    the name and type, so key material never reaches a log line or a dump."""
+
+    meta: Meta
+    type: str  # "kubernetes.io/tls", "Opaque", ...
+    tls_crt: bytes | None = None
+    tls_key: bytes | None = None
+
+    @property
+    def ref(self) -> ObjectRef:
+        return self.meta.ref("Secret")
+
+    def __repr__(self) -> str:
+        return f"Secret({self.meta.namespace}/{self.meta.name}, type={self.type})"
+
+
 @dataclass(frozen=True, slots=True)
 class Manifests:
     """Everything decoded from one load, in a deterministic order (by source)."""
@@ -344,3 +364,4 @@ class Manifests:
     services: tuple[Service, ...] = ()
     endpoints: tuple[Endpoints, ...] = ()
     endpoint_slices: tuple[EndpointSlice, ...] = ()
+    secrets: tuple[Secret, ...] = ()

@@ -15,6 +15,7 @@ from urllib.parse import quote
 from starlette.types import Message, Receive, Scope, Send
 
 from .balancer import Balancer
+from .entrypoints import https_redirect
 from .errors import BadRequest, ClientDisconnected, UpstreamError
 from .forward_http import EMPTY_BODY, HTTPForwarder, RequestBody, UpstreamResponse
 from .headers import HeaderRewriter
@@ -61,6 +62,9 @@ class ProxyApp:
         self._forwarder = forwarder if forwarder is not None else HTTPForwarder(settings)
         # (generation, backend key, ingress) already logged as unavailable: once per reload.
         self._reported: set[tuple[int, str, str]] = set()
+        # The TLS listener's port once it is up (app lifespan): HTTPS redirects point there.
+        self.https_port: int | None = None
+        self._redirect_to_https = settings.redirect_to_https
 
     async def startup(self) -> None:
         self._forwarder.start()
@@ -150,9 +154,28 @@ class ProxyApp:
         else:
             host = normalize_host(head.host.decode("latin-1"))
 
-        route = snapshot.table.match(host, path).route
+        # The TLS listener routes with the `websecure` table (entrypoints.py); RouteTable.match
+        # is the same either way.
+        secure = scope.get("scheme") == "https"
+        table = snapshot.entrypoints.table(snapshot.table, secure)
+        route = table.match(host, path).route
         if note is not None:
-            note.host, note.path, note.table, note.route = host, path, snapshot.table, route
+            note.host, note.path, note.table, note.route = host, path, table, route
+        if not secure and self.https_port is not None:
+            qs: bytes = scope.get("query_string", b"")
+            redirect = https_redirect(
+                snapshot.entrypoints,
+                route,
+                redirect_all=self._redirect_to_https,
+                method=scope["method"],
+                host=host,
+                https_port=self.https_port,
+                target=(raw_path or path.encode()).decode("latin-1")
+                + ("?" + qs.decode("latin-1") if qs else ""),
+            )
+            if redirect is not None:
+                await self._redirect(send, *redirect)
+                return
         if route is None:
             await self._answer(send, 404, f'no route for host "{host}" path "{path}"\n')
             return
@@ -258,6 +281,19 @@ class ProxyApp:
                 backend.port,
             )
         await self._answer(send, 503, f"service {backend.key} is unavailable: {reason}\n")
+
+    async def _redirect(self, send: Send, status: int, location: str) -> None:
+        """A redirect to the TLS listener (ssl-redirect, --redirect-to-https)."""
+        body = f"{status} redirect to {location}\n".encode("latin-1", "replace")
+        head = self._rewriter.response(
+            [
+                (b"location", location.encode("latin-1", "replace")),
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode("ascii")),
+            ]
+        )
+        await send({"type": "http.response.start", "status": status, "headers": head.headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
 
     async def _answer(self, send: Send, status: int, text: str) -> None:
         """A short text/plain answer of our own (errors); never a traceback."""

@@ -16,12 +16,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 
 from .backends import unbacked_services
-from .compiler import CompileOptions, compile_manifests
+from .certs import compile_certs
+from .compiler import CompileOptions
 from .decode import decode
+from .entrypoints import compile_entrypoints
 from .lastgood import GoodState, carry_forward_files, carry_forward_objects, objects_by_ref
 from .loader import MAX_FILE_BYTES, LoadResult, ParseCache, load_path
 from .model import Diagnostic, Severity, Source
@@ -41,6 +44,7 @@ def compile_options(settings: Settings) -> CompileOptions:
         flavor=settings.flavor,
         backend_overrides=settings.backend_overrides,
         dns_pattern=settings.dns_pattern,
+        default_certificate=settings.default_certificate,
     )
 
 
@@ -92,13 +96,16 @@ def build_snapshot(
     )
     decoded, decode_diags = decode(documents)
     manifests, object_diags = carry_forward_objects(decoded, decode_diags, previous)
-    result = compile_manifests(manifests, options)
+    # Certificates first: which hosts have TLS decides the HTTPS redirects.
+    certs = compile_certs(manifests, options, now=datetime.now(UTC))
+    result, entrypoints = compile_entrypoints(manifests, options, certs.table)
     objects = (
         len(manifests.ingresses)
         + len(manifests.ingress_classes)
         + len(manifests.services)
         + len(manifests.endpoints)
         + len(manifests.endpoint_slices)
+        + len(manifests.secrets)
     )
     diagnostics = tuple(
         sorted(
@@ -108,6 +115,7 @@ def build_snapshot(
                 *decode_diags,
                 *object_diags,
                 *result.diagnostics,
+                *certs.diagnostics,
                 *unbacked_services(manifests, result.table),
             ),
             key=lambda d: d.sort_key(),
@@ -120,6 +128,8 @@ def build_snapshot(
         digest=loaded.digest,
         objects=objects,
         routes=result.routes,
+        certs=certs.table,
+        entrypoints=entrypoints,
     )
     good = GoodState(
         documents_by_file=MappingProxyType(good_files),

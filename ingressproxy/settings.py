@@ -10,11 +10,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from .backends import BackendOverride
 from .flavors import Flavor, parse_flavor
 
-__all__ = ["Settings", "SettingsError", "parse_networks"]
+__all__ = ["HTTPS_AUTO", "Settings", "SettingsError", "parse_https_port", "parse_networks"]
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -55,6 +56,16 @@ class Settings:
     # and the host name pattern for those without any (--dns-backends).
     backend_overrides: tuple[BackendOverride, ...] = ()
     dns_pattern: str | None = None
+    # TLS (docs/tls.md). The `websecure` listener: "auto" = port 8443 when a certificate is
+    # available at start, None = off. The default certificate: a Secret `ns/name` or
+    # `CERT.pem,KEY.pem`, else a self-signed one made at start.
+    https_host: str = "127.0.0.1"
+    https_port: int | Literal["auto"] | None = "auto"
+    default_certificate: str | None = None
+    redirect_to_https: bool = False  # every plain-HTTP request to HTTPS (Traefik's redirection)
+    # HTTPS upstreams are not verified by default, as in ingress-nginx (Traefik verifies).
+    upstream_tls_verify: bool = False
+    upstream_ca: Path | None = None  # CA bundle for HTTPS upstreams; implies verification
     server_header: str = "ingressproxy"
     log_level: str = "info"
     access_log: str = "text"  # text | json | off (one line per request on stdout)
@@ -102,12 +113,36 @@ class Settings:
             read_timeout=num("READ_TIMEOUT", 60.0),
             backend_overrides=overrides,
             dns_pattern=dns_pattern,
+            https_host=get("HTTPS_HOST") or "127.0.0.1",
+            https_port=parse_https_port(get("HTTPS_PORT") or "auto", "INGRESSPROXY_HTTPS_PORT"),
+            default_certificate=get("DEFAULT_CERTIFICATE"),
+            redirect_to_https=flag("REDIRECT_TO_HTTPS"),
+            upstream_tls_verify=flag("UPSTREAM_TLS_VERIFY"),
+            upstream_ca=Path(ca) if (ca := get("UPSTREAM_CA")) else None,
             log_level=get("LOG_LEVEL") or "info",
             access_log=_access_log(get("ACCESS_LOG") or "text", "INGRESSPROXY_ACCESS_LOG"),
         )
 
 
 ACCESS_LOG_FORMATS = ("text", "json", "off")
+
+HTTPS_AUTO: Literal["auto"] = "auto"
+
+
+def parse_https_port(value: str, what: str) -> int | Literal["auto"] | None:
+    """`--https-port` / INGRESSPROXY_HTTPS_PORT: a port (0 = any free one), auto or off."""
+    v = value.strip().lower()
+    if v == HTTPS_AUTO:
+        return HTTPS_AUTO
+    if v in ("off", "none", "false"):
+        return None
+    try:
+        port = int(v)
+    except ValueError:
+        raise SettingsError(f"{what}: {value!r} is not a port number, auto or off") from None
+    if not 0 <= port <= 65535:
+        raise SettingsError(f"{what}: {port} is not a port number (0-65535)")
+    return port
 
 
 def _access_log(value: str, what: str) -> str:

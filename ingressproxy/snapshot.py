@@ -9,6 +9,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+from .certs import CertTable
+from .entrypoints import EntryPoints
 from .model import Diagnostic, Severity
 from .routetable import RouteTable
 
@@ -24,6 +26,8 @@ class Snapshot:
     digest: str = ""  # content digest of the files it was built from
     objects: int = 0
     routes: int = 0
+    certs: CertTable = field(default_factory=CertTable)  # SNI name -> certificate
+    entrypoints: EntryPoints = field(default_factory=EntryPoints)  # websecure table, redirects
 
     @property
     def errors(self) -> tuple[Diagnostic, ...]:
@@ -58,6 +62,8 @@ class SnapshotHolder:
                 digest=snapshot.digest,
                 objects=snapshot.objects,
                 routes=snapshot.routes,
+                certs=snapshot.certs,
+                entrypoints=snapshot.entrypoints,
             )
             self.current = installed
             self._changed.notify_all()

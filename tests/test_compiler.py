@@ -702,7 +702,9 @@ def test_external_name_allowed(
     )
     assert r.diagnostics == ()
     b = route_at(r, "a.example", "/").backend
-    assert (b.endpoints, b.error) == ((Endpoint("api.example.org", port),), None)
+    # A Service port named https* or numbered 443 speaks TLS (Traefik's getProtocol).
+    scheme = "https" if ports else "http"
+    assert (b.endpoints, b.error) == ((Endpoint("api.example.org", port, scheme),), None)
 
 
 def test_external_name_port_name_must_exist() -> None:

@@ -8,12 +8,16 @@ the docs); EndpointSlices are written at test time with the echo backends' real 
 
 from __future__ import annotations
 
+import ssl
+import textwrap
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import trustme
 from e2e import CONFORMANCE, Cluster, Served, cluster, echo, run_proxy
 
 from ingressproxy.model import ObjectRef
@@ -77,9 +81,8 @@ def test_default_backend(default_backend: Served, method: str, host: str, path: 
 
 
 # =========================================================================== host_rules
-# features/host_rules.feature, the plain-HTTP scenarios. Left out until TLS lands: "An Ingress
-# with a host rule should send TLS traffic to the matching backend service" (https://foo.bar.com,
-# verifying the foo.bar.com certificate from Secret conformance-tls).
+# features/host_rules.feature, every scenario: the plain-HTTP ones here, the TLS one (https://
+# foo.bar.com, verifying the foo.bar.com certificate of Secret conformance-tls) further down.
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +109,55 @@ def test_host_rules(host_rules: Served, host: str, service: str | None) -> None:
     e = echo(r)
     assert (e.namespace, e.service) == ("conformance-host-rules", service)
     assert e.host == host  # "the request host must be ..."
+
+
+# The Background's "self-signed TLS secret named conformance-tls for the foo.bar.com hostname",
+# made at test time; the suite's client checks the served certificate for that hostname.
+
+
+@pytest.fixture(scope="module")
+def host_rules_tls(tmp_module: Path) -> Iterator[tuple[Served, trustme.CA]]:
+    ca = trustme.CA()
+    leaf = ca.issue_cert("foo.bar.com")
+    pem = {
+        "tls.crt": leaf.cert_chain_pems[0].bytes().decode(),
+        "tls.key": leaf.private_key_pem.bytes().decode(),
+    }
+    secret = (
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: conformance-tls\n"
+        "  namespace: conformance-host-rules\ntype: kubernetes.io/tls\nstringData:\n"
+        + "".join(f"  {k}: |\n{textwrap.indent(v, '    ')}" for k, v in pem.items())
+    )
+    with cluster(CONFORMANCE / "host_rules") as pods:
+        folder = pods.write(tmp_module / "host_rules_tls", extra={"secret.yaml": secret})
+        with run_proxy(folder, https_port=0) as served:
+            yield served, ca
+
+
+def test_host_rules_tls(host_rules_tls: tuple[Served, trustme.CA]) -> None:
+    # "An Ingress with a host rule should send TLS traffic to the matching backend service"
+    served, ca = host_rules_tls
+    ctx = ssl.create_default_context()
+    ca.configure_trust(ctx)  # verifies the chain and the foo.bar.com hostname
+    port = served.app.state.https.port
+    with httpx.Client(verify=ctx, trust_env=False, follow_redirects=False) as client:
+        r = client.get(
+            f"https://127.0.0.1:{port}/",
+            headers={"Host": "foo.bar.com"},
+            extensions={"sni_hostname": "foo.bar.com"},
+        )
+    assert r.status_code == 200, r.text
+    e = echo(r)
+    assert (e.namespace, e.service) == ("conformance-host-rules", "foo-bar-com")
+    assert e.host == "foo.bar.com"
+
+
+def test_host_rules_plain_http_with_tls_secret(host_rules_tls: tuple[Served, trustme.CA]) -> None:
+    # The same Background over plain HTTP: 200, not a redirect (the suite's client follows none).
+    served, _ = host_rules_tls
+    r = served.get("/", host="foo.bar.com")
+    assert r.status_code == 200, r.text
+    assert echo(r).service == "foo-bar-com"
 
 
 # =========================================================================== ingress_class

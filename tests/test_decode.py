@@ -1163,7 +1163,7 @@ def test_other_kinds_are_skipped_quietly() -> None:
         {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}},
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}},
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": 5},
-        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}},
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "s"}},
         # Same kind names in other API groups are other resources (Knative Service, a CRD).
         {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "metadata": {"name": "k"}},
         {"apiVersion": "example.com/v1", "kind": "Ingress", "metadata": {"name": "Bad_"}},
