@@ -161,7 +161,11 @@ class ProxyApp:
         route = table.match(host, path).route
         if note is not None:
             note.host, note.path, note.table, note.route = host, path, table, route
-        if not secure and self.https_port is not None:
+        if (
+            not secure
+            and self.https_port is not None
+            and (self._redirect_to_https or snapshot.entrypoints.redirects)
+        ):
             qs: bytes = scope.get("query_string", b"")
             redirect = https_redirect(
                 snapshot.entrypoints,
