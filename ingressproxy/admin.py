@@ -78,6 +78,7 @@ def create_admin_app(
     state: ConfigState | None = None,
     metrics: Callable[[], tuple[bytes, str]] | None = None,
     explain: Explainer | None = None,
+    certificates: Callable[[], list[dict[str, object]]] | None = None,
 ) -> Starlette:
     """The admin ASGI app. `state` defaults to one built on `holder` (no objects, so routers
     that lost a conflict are not listed); `metrics` renders the Prometheus exposition."""
@@ -153,6 +154,10 @@ def create_admin_app(
         except ValueError as exc:
             return _json({"message": str(exc)}, 400)
 
+    async def tls_certificates(request: Request) -> Response:
+        # Names, validity and fingerprints only: key material never leaves certs.py.
+        return _json(certificates() if certificates is not None else [])
+
     async def to_dashboard(request: Request) -> Response:
         return RedirectResponse("/dashboard/", status_code=302)
 
@@ -168,6 +173,7 @@ def create_admin_app(
         Route("/api/entrypoints/{name}", entrypoint, methods=get),
         Route("/api/diagnostics", diagnostics, methods=get),
         Route("/api/rawdata", rawdata, methods=get),
+        Route("/api/tls/certificates", tls_certificates, methods=get),
         Route("/api/events", events, methods=["GET"]),
         Route("/", to_dashboard, methods=get),
         Route("/dashboard", to_dashboard, methods=get),

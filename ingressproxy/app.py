@@ -11,6 +11,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 from starlette.applications import Starlette
 from starlette.routing import Mount
@@ -18,6 +19,7 @@ from starlette.routing import Mount
 from .accesslog import AccessLog
 from .admin import create_admin_app
 from .adminapi import ConfigState, EntryPoint
+from .certs import dump_certs
 from .embedded import EmbeddedServer
 from .explain import explain
 from .fakes import FakeBackends, loopback_endpoints
@@ -80,6 +82,11 @@ def create_app(
                 draining,
                 state=config,
                 metrics=None if metrics is None else metrics.render,
+                certificates=lambda: dump_certs(
+                    holder.current.certs,
+                    datetime.now(UTC),
+                    None if https is None else https.fallback,
+                ),
                 explain=lambda url, method, headers: explain(
                     holder.current, url, method, headers
                 ).to_json(),

@@ -631,3 +631,22 @@ def test_admin_lists_the_websecure_entrypoint(
     names = {e["name"]: e["address"] for e in eps}
     assert names["websecure"] == f"127.0.0.1:{https_port(served)}"
     assert "web" in names and "admin" in names
+
+
+def test_admin_lists_certificates_without_key_material(
+    pods: Cluster, leaves: dict[str, trustme.LeafCert], tmp_path: Path
+) -> None:
+    folder = pods.write(tmp_path / "m", extra=secrets(leaves))
+    with run_proxy(folder, https_port=0, admin_port=0) as served:
+        admin = served.app.state.admin_port
+        with httpx.Client(trust_env=False) as client:
+            r = client.get(f"http://127.0.0.1:{admin}/api/tls/certificates")
+    assert r.status_code == 200
+    certs = r.json()
+    assert certs, "no certificates listed"
+    text = r.text
+    for leaf in leaves.values():
+        assert leaf.private_key_pem.bytes().decode().splitlines()[1] not in text
+    assert "PRIVATE KEY" not in text
+    assert all(c["notAfter"] and c["names"] for c in certs), certs[0]
+    assert any(c["role"] == "sni" for c in certs)
