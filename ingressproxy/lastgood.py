@@ -21,13 +21,14 @@ from .model import (
     Manifests,
     ObjectRef,
     RawDocument,
+    Secret,
     Service,
     Severity,
 )
 
 __all__ = ["GoodState", "carry_forward_files", "carry_forward_objects", "objects_by_ref"]
 
-KObject = Ingress | IngressClass | Service | Endpoints | EndpointSlice
+KObject = Ingress | IngressClass | Service | Endpoints | EndpointSlice | Secret
 
 # Loader codes meaning "this file could not be read as a whole" (its documents were dropped).
 FILE_FAILURES = frozenset({"yaml-error", "unreadable", "too-large"})
@@ -45,7 +46,15 @@ class GoodState:
 
 def objects_by_ref(m: Manifests) -> dict[ObjectRef, KObject]:
     out: dict[ObjectRef, KObject] = {}
-    for group in (m.ingresses, m.ingress_classes, m.services, m.endpoints, m.endpoint_slices):
+    groups = (
+        m.ingresses,
+        m.ingress_classes,
+        m.services,
+        m.endpoints,
+        m.endpoint_slices,
+        m.secrets,
+    )
+    for group in groups:
         for obj in group:
             out[obj.ref] = obj
     return out
@@ -123,7 +132,7 @@ def carry_forward_objects(
     return _with(manifests, kept), tuple(extra)
 
 
-T = TypeVar("T", Ingress, IngressClass, Service, Endpoints, EndpointSlice)
+T = TypeVar("T", Ingress, IngressClass, Service, Endpoints, EndpointSlice, Secret)
 
 
 def _merged(current: tuple[T, ...], extra: list[KObject], kind: type[T]) -> tuple[T, ...]:
@@ -145,4 +154,5 @@ def _with(m: Manifests, extra: list[KObject]) -> Manifests:
         services=_merged(m.services, extra, Service),
         endpoints=_merged(m.endpoints, extra, Endpoints),
         endpoint_slices=_merged(m.endpoint_slices, extra, EndpointSlice),
+        secrets=_merged(m.secrets, extra, Secret),
     )
