@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .flavors import Flavor, parse_flavor
-from .settings import Settings, SettingsError, parse_networks
+from .settings import Settings, SettingsError, parse_networks, parse_size
 
 if TYPE_CHECKING:
     from .backends import BackendOverride
@@ -167,6 +167,81 @@ def _admin_port(value: str) -> int | None:
     return port
 
 
+def _size(value: str) -> int | None:
+    try:
+        return parse_size(value, "size")
+    except SettingsError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("size: ")) from None
+
+
+def _add_limit_flags(p: argparse.ArgumentParser) -> None:
+    """Limits and deadlines (docs/reliability.md); defaults as in Settings."""
+    d = Settings()
+    p.add_argument(
+        "--max-body-size",
+        type=_size,
+        default=d.max_body_size,
+        metavar="SIZE",
+        help="largest request body, e.g. 10m (default: unlimited); 413 above it",
+    )
+    p.add_argument(
+        "--max-header-bytes",
+        type=int,
+        default=d.max_header_bytes,
+        metavar="BYTES",
+        help=f"request header fields in bytes (default {d.max_header_bytes}); 431 above",
+    )
+    p.add_argument(
+        "--max-headers",
+        type=int,
+        default=d.max_headers,
+        metavar="N",
+        help=f"request header fields in number (default {d.max_headers}); 431 above",
+    )
+    p.add_argument(
+        "--max-uri-length",
+        type=int,
+        default=d.max_uri_length,
+        metavar="BYTES",
+        help=f"request target length (default {d.max_uri_length}); 414 above",
+    )
+    p.add_argument(
+        "--header-timeout",
+        type=float,
+        default=d.header_timeout,
+        metavar="SECONDS",
+        help=f"time to send a request head (default {d.header_timeout:g}); 408 after",
+    )
+    p.add_argument(
+        "--body-timeout",
+        type=float,
+        default=d.body_timeout,
+        metavar="SECONDS",
+        help=f"longest pause within a request body (default {d.body_timeout:g}); 408 after",
+    )
+    p.add_argument(
+        "--graceful-timeout",
+        type=float,
+        default=d.graceful_timeout,
+        metavar="SECONDS",
+        help=f"time in-flight requests get after SIGTERM (default {d.graceful_timeout:g})",
+    )
+    p.add_argument(
+        "--pool-size",
+        type=int,
+        default=d.pool_size,
+        metavar="N",
+        help=f"upstream connections at most (default {d.pool_size})",
+    )
+    p.add_argument(
+        "--pool-timeout",
+        type=float,
+        default=d.pool_timeout,
+        metavar="SECONDS",
+        help=f"wait for a free upstream connection (default {d.pool_timeout:g}); 503 after",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ingressproxy",
@@ -198,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--connect-timeout", type=float, default=5.0, metavar="SECONDS")
     serve.add_argument("--read-timeout", type=float, default=60.0, metavar="SECONDS")
+    _add_limit_flags(serve)
     serve.add_argument(
         "--poll",
         action="store_true",
@@ -273,6 +349,15 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         poll=args.poll or env_poll,
         connect_timeout=args.connect_timeout,
         read_timeout=args.read_timeout,
+        max_body_size=args.max_body_size,
+        max_header_bytes=args.max_header_bytes,
+        max_headers=args.max_headers,
+        max_uri_length=args.max_uri_length,
+        header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
+        graceful_timeout=args.graceful_timeout,
+        pool_size=args.pool_size,
+        pool_timeout=args.pool_timeout,
         log_level=args.log_level,
         access_log=args.access_log,
         backend_overrides=overrides,
@@ -290,6 +375,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .app import create_app
+    from .guard import RequestLimits, guarded_protocol
 
     settings = settings_from_args(args)
     logging.basicConfig(
@@ -306,6 +392,10 @@ def _serve(args: argparse.Namespace) -> int:
         date_header=False,  # the upstream's Date passes through; uvicorn would add a second
         access_log=False,
         lifespan="on",
+        # Header limits and deadlines, and framing rules both parsers agree on (guard.py).
+        http=guarded_protocol(RequestLimits.from_settings(settings)),
+        # Annotated int, used as asyncio.wait_for's timeout: seconds as a float work.
+        timeout_graceful_shutdown=settings.graceful_timeout,  # type: ignore[arg-type]
     )
     draining = app.state.draining
 

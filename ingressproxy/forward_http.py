@@ -14,6 +14,7 @@ the bulk of the cost (PERF-NOTES.md).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 from collections.abc import AsyncIterator
@@ -23,8 +24,13 @@ from starlette.types import Receive
 
 from .errors import (
     ClientDisconnected,
+    PayloadTooLarge,
+    RequestTimeout,
+    UpstreamClosedEarly,
     UpstreamConnectError,
+    UpstreamConnectTimeout,
     UpstreamError,
+    UpstreamPoolTimeout,
     UpstreamProtocolError,
     UpstreamTimeout,
 )
@@ -50,31 +56,80 @@ DEFAULT_KEEPALIVE_EXPIRY = 4.0
 
 Headers = list[tuple[bytes, bytes]]
 
+# httpcore's words for an upstream that closed the connection before sending a status line
+# (its _async/http11.py); the only way to tell that case from other protocol errors.
+_NO_RESPONSE = "without sending a response"
+
 
 class RequestBody(httpx.AsyncByteStream):
     """The client's request body, streamed from ASGI `receive` as the upstream reads it.
 
-    `done` turns true once the last chunk has been handed out; only then may someone else
-    call `receive` (to watch for a disconnect).
+    Enforces `max_size` (PayloadTooLarge once more bytes than that arrived, however the body
+    is framed) and `idle_timeout` (RequestTimeout when the client sends nothing for that
+    long while we wait for it; time spent waiting for the upstream to read does not count).
+    Raises ClientDisconnected when the client goes away. `done` turns true once the last
+    chunk has been received; only then may someone else call `receive`.
     """
 
-    __slots__ = ("_receive", "done")
+    __slots__ = ("_first", "_idle", "_limit", "_receive", "done", "received", "started")
 
-    def __init__(self, receive: Receive) -> None:
+    def __init__(
+        self, receive: Receive, *, max_size: int | None = None, idle_timeout: float | None = None
+    ) -> None:
         self._receive = receive
+        self._limit = max_size
+        self._idle = idle_timeout
+        self._first: bytes | None = None
         self.done = False
+        self.started = False  # the upstream has begun reading it
+        self.received = 0
+
+    async def prime(self) -> None:
+        """Read the first chunk now, before an upstream is contacted: a client that is already
+        gone, a first chunk over the limit or a body that never comes is answered without
+        bothering the upstream (and a body that fits in one chunk can be sent twice)."""
+        if self._first is None and not self.done:
+            self._first = await self._next()
+
+    @property
+    def replayable(self) -> bool:
+        """The whole body is held in memory, so a retry can send it again."""
+        return self.done and self._first is not None
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        receive = self._receive
+        self.started = True
+        first = self._first
+        if first is not None:
+            if not self.done:
+                self._first = None  # streamed from here on: held once, never replayed
+            if first:
+                yield first
         while not self.done:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise ClientDisconnected("the client closed the connection during the upload")
-            body: bytes = message.get("body", b"")
-            if not message.get("more_body", False):
-                self.done = True
+            body = await self._next()
             if body:
                 yield body
+
+    async def _next(self) -> bytes:
+        if self._idle is None:
+            message = await self._receive()
+        else:
+            try:
+                async with asyncio.timeout(self._idle):
+                    message = await self._receive()
+            except TimeoutError:
+                raise RequestTimeout(
+                    f"no request body bytes for {self._idle:g}s after {self.received}"
+                ) from None
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected("the client closed the connection during the upload")
+        body: bytes = message.get("body", b"")
+        if not message.get("more_body", False):
+            self.done = True
+        if body:
+            self.received += len(body)
+            if self._limit is not None and self.received > self._limit:
+                raise PayloadTooLarge(f"request body over {self._limit} bytes")
+        return body
 
 
 # For requests without a body (no Content-Length, no Transfer-Encoding): nothing is read
@@ -85,20 +140,35 @@ EMPTY_BODY = httpx.ByteStream(b"")
 def _mapped(exc: httpx.TransportError, endpoint: Endpoint, when: str) -> UpstreamError:
     detail = f"{endpoint} {when}: {type(exc).__name__}: {exc}"
     if isinstance(exc, httpx.TimeoutException):
+        if isinstance(exc, httpx.ConnectTimeout):
+            return UpstreamConnectTimeout(detail)
+        if isinstance(exc, httpx.PoolTimeout):
+            return UpstreamPoolTimeout(detail)
         return UpstreamTimeout(detail)
     if isinstance(exc, httpx.ConnectError):
         return UpstreamConnectError(detail)
     return UpstreamProtocolError(detail)
 
 
+def _mapped_before_response(exc: httpx.TransportError, endpoint: Endpoint) -> UpstreamError:
+    """Like _mapped, for errors before the status line: a reset or a close with no response
+    byte is UpstreamClosedEarly (the retryable kind for idempotent requests)."""
+    if isinstance(exc, (httpx.ReadError, httpx.WriteError)) or (
+        isinstance(exc, httpx.RemoteProtocolError) and _NO_RESPONSE in str(exc)
+    ):
+        detail = f"{endpoint} closed the connection before responding: {type(exc).__name__}"
+        return UpstreamClosedEarly(f"{detail}: {exc}" if str(exc) else detail)
+    return _mapped(exc, endpoint, "before the response headers")
+
+
 class UpstreamResponse:
     """The upstream's status line and header block; the body is read with `chunks()`."""
 
-    __slots__ = ("_endpoint", "_response", "headers", "status")
+    __slots__ = ("_response", "endpoint", "headers", "status")
 
     def __init__(self, response: httpx.Response, endpoint: Endpoint) -> None:
         self._response = response
-        self._endpoint = endpoint
+        self.endpoint = endpoint
         self.status: int = response.status_code
         self.headers: Headers = response.headers.raw
 
@@ -109,11 +179,11 @@ class UpstreamResponse:
             async for chunk in self._response.aiter_raw():
                 yield chunk
         except httpx.TransportError as exc:
-            raise _mapped(exc, self._endpoint, "failed mid-body") from exc
+            raise _mapped(exc, self.endpoint, "failed mid-body") from exc
 
     async def aclose(self) -> None:
         """Release the connection: back to the pool if the body was read to the end,
-        otherwise closed."""
+        otherwise closed (httpcore never pools a half-read connection)."""
         await self._response.aclose()
 
 
@@ -124,7 +194,7 @@ class HTTPForwarder:
         self,
         settings: Settings,
         *,
-        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_connections: int | None = None,
         keepalive_expiry: float = DEFAULT_KEEPALIVE_EXPIRY,
         verify_tls: bool | ssl.SSLContext | None = None,
     ) -> None:
@@ -134,12 +204,11 @@ class HTTPForwarder:
             "connect": settings.connect_timeout,
             "read": settings.read_timeout,
             "write": settings.read_timeout,
-            "pool": settings.connect_timeout,
+            "pool": settings.pool_timeout,
         }
+        size = settings.pool_size if max_connections is None else max_connections
         self._limits = httpx.Limits(
-            max_connections=max_connections,
-            max_keepalive_connections=max_connections,
-            keepalive_expiry=keepalive_expiry,
+            max_connections=size, max_keepalive_connections=size, keepalive_expiry=keepalive_expiry
         )
         # None: as the settings say (tls.upstream_verify: off unless --upstream-tls-verify or
         # --upstream-ca), for endpoints whose scheme is https.
@@ -192,25 +261,32 @@ class HTTPForwarder:
         target: bytes,
         headers: Headers,
         body: httpx.AsyncByteStream,
+        *,
+        connect_timeout: float | None = None,
     ) -> UpstreamResponse:
         """Send the request line, `headers` as given and the streamed `body`; return once the
         upstream's response headers have arrived.
 
         `target` is the request target byte for byte (canonical path, '?', query): it goes
         out through httpx's "target" extension, so httpx never re-quotes it.
-        Raises UpstreamConnectError, UpstreamTimeout, UpstreamProtocolError, or
-        ClientDisconnected when the client vanished during the upload.
+        `connect_timeout` replaces `--connect-timeout` for this try (what is left of a retry
+        deadline). Raises UpstreamConnectError / UpstreamConnectTimeout (nothing was sent),
+        UpstreamPoolTimeout, UpstreamClosedEarly, UpstreamTimeout, UpstreamProtocolError, or
+        what the body raises (ClientDisconnected, RequestTimeout, PayloadTooLarge).
         """
         transport = self._transport or self.start()
+        timeouts = self._timeouts
+        if connect_timeout is not None:
+            timeouts = {**timeouts, "connect": max(connect_timeout, 0.001)}
         request = httpx.Request(
             method,
             self._url(endpoint),
             headers=headers,
             stream=body,
-            extensions={"timeout": self._timeouts, "target": target},
+            extensions={"timeout": timeouts, "target": target},
         )
         try:
             response = await transport.handle_async_request(request)
         except httpx.TransportError as exc:
-            raise _mapped(exc, endpoint, "before the response headers") from exc
+            raise _mapped_before_response(exc, endpoint) from exc
         return UpstreamResponse(response, endpoint)

@@ -74,6 +74,7 @@ _TRANSFER_ENCODING = 3
 _XFF = 4
 _KEEP_IF_TRUSTED = 5
 _REQUEST_ID = 6
+_CONTENT_LENGTH = 7
 _REQUEST_ACTIONS: dict[bytes, int] = {
     **{name: _DROP for name in HOP_BY_HOP},
     b"host": _HOST,
@@ -89,7 +90,17 @@ _REQUEST_ACTIONS: dict[bytes, int] = {
     # Recomputed from the X-Forwarded-For chain, even for trusted peers.
     b"x-real-ip": _DROP,
     b"x-request-id": _REQUEST_ID,
+    b"content-length": _CONTENT_LENGTH,
 }
+
+# A Content-Length longer than this is not a length any upstream accepts (nor fits an int64,
+# where parsers that disagree about overflow open a smuggling hole).
+_MAX_LENGTH_DIGITS = 18
+
+# Response statuses that never carry a body (RFC 9110 6.4.1). A Content-Length on them
+# describes another response (304) or is forbidden (1xx, 204); uvicorn's httptools server would
+# expect that many body bytes, so we drop it.
+_NO_BODY_STATUSES = frozenset({*range(100, 200), 204, 304})
 
 
 def connection_tokens(values: Iterable[bytes]) -> set[bytes]:
@@ -125,6 +136,7 @@ class RequestHead:
     host: bytes | None  # the Host header as received, None when absent
     chunked: bool  # the client framed its body with Transfer-Encoding: chunked
     has_body: bool  # chunked, or a Content-Length other than 0
+    content_length: int | None = None  # the client's Content-Length, None when absent
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +145,9 @@ class ResponseHead:
 
     headers: Headers
     content_length: int | None  # the upstream's Content-Length, None when absent or invalid
+    # Content-Length and Transfer-Encoding both: RFC 9112 6.3 calls this a possible smuggling
+    # or response-splitting attempt "that ought to be handled as an error" (502).
+    ambiguous: bool = False
 
 
 class HeaderRewriter:
@@ -175,7 +190,12 @@ class HeaderRewriter:
     ) -> RequestHead:
         """Headers to send upstream. `headers` are ASGI's (lower-case names).
 
-        Raises BadRequest for more than one Host header (RFC 9112 3.2).
+        Raises BadRequest for more than one Host header (RFC 9112 3.2) and for ambiguous
+        framing (RFC 9112 6.3): Content-Length with Transfer-Encoding, more than one or a
+        malformed Content-Length, a Transfer-Encoding other than plain `chunked`. The guard
+        (guard.py) refuses these before the request is parsed further; this is the same rule
+        for servers run without it, so the upstream always gets exactly one framing header
+        or none.
         """
         trusted = self.is_trusted(client)
         out: Headers = []
@@ -183,6 +203,7 @@ class HeaderRewriter:
         connection: list[bytes] | None = None
         chunked = False
         content_length: bytes | None = None
+        transfer_encodings = 0
         incoming_xff: list[bytes] = []
         kept: set[bytes] = set()
         request_id: bytes | None = None
@@ -191,8 +212,11 @@ class HeaderRewriter:
             if action is None:
                 if b"_" in name and name.replace(b"_", b"-") in FORWARDED_HEADERS:
                     continue
-                if name == b"content-length":
-                    content_length = value
+                out.append((name, value))
+            elif action == _CONTENT_LENGTH:
+                if content_length is not None:
+                    raise BadRequest("more than one Content-Length header")
+                content_length = value
                 out.append((name, value))
             elif action == _HOST:
                 if host is not None:
@@ -204,7 +228,11 @@ class HeaderRewriter:
                     connection = []
                 connection.append(value)
             elif action == _TRANSFER_ENCODING:
-                chunked = chunked or b"chunked" in value.lower()
+                transfer_encodings += 1
+                chunked = value.strip().lower() == b"chunked"
+                if not chunked or transfer_encodings > 1:
+                    # Only plain chunked: codings we cannot decode leave the length unknowable.
+                    raise BadRequest(f"unsupported Transfer-Encoding {value[:40]!r}")
             elif action == _XFF:
                 if trusted:
                     incoming_xff.append(value)
@@ -231,10 +259,17 @@ class HeaderRewriter:
                 if b"x-request-id" in tokens:
                     request_id = None
 
+        length: int | None = None
+        if content_length is not None:
+            if chunked:
+                # RFC 9112 6.3 lets a server reject this, and it must: the upstream might
+                # believe the other header (the classic CL.TE / TE.CL smuggling).
+                raise BadRequest("both Content-Length and Transfer-Encoding")
+            digits = content_length.strip(b" \t")
+            if not digits.isdigit() or len(digits) > _MAX_LENGTH_DIGITS:
+                raise BadRequest(f"malformed Content-Length {content_length[:40]!r}")
+            length = int(digits)
         if chunked:
-            # RFC 9112 6.3: Transfer-Encoding overrides Content-Length; forwarding both would
-            # let the upstream pick the other one.
-            out = [(n, v) for n, v in out if n != b"content-length"]
             out.append((b"transfer-encoding", b"chunked"))
 
         # Our own headers go last, after the Connection clean-up, so a client cannot name them
@@ -256,8 +291,8 @@ class HeaderRewriter:
             out.append((b"x-real-ip", real_ip.encode("latin-1")))
         out.append((b"x-request-id", request_id or os.urandom(16).hex().encode("ascii")))
 
-        has_body = chunked or (content_length is not None and content_length.strip() != b"0")
-        return RequestHead(out, host, chunked, has_body)
+        has_body = chunked or bool(length)
+        return RequestHead(out, host, chunked, has_body, length)
 
     def _real_ip(self, incoming_xff: list[bytes], client: str | None) -> str | None:
         """The first untrusted address walking the chain from the nearest hop back, like
@@ -275,12 +310,16 @@ class HeaderRewriter:
                 return address
         return chain[0] if chain else None
 
-    def response(self, headers: Iterable[tuple[bytes, bytes]]) -> ResponseHead:
-        """Headers to send to the client. Names keep the upstream's spelling."""
+    def response(self, headers: Iterable[tuple[bytes, bytes]], status: int = 200) -> ResponseHead:
+        """Headers to send to the client. Names keep the upstream's spelling.
+
+        `status` is the upstream's: responses that carry no body lose their Content-Length.
+        """
         out: Headers = []
         connection: list[bytes] | None = None
         has_server = has_date = False
         content_length: bytes | None = None
+        transfer_encoding = False
         for name, value in headers:
             lower = name.lower()
             if lower in HOP_BY_HOP:
@@ -288,6 +327,8 @@ class HeaderRewriter:
                     if connection is None:
                         connection = []
                     connection.append(value)
+                elif lower == b"transfer-encoding":
+                    transfer_encoding = True
                 continue
             if lower == b"server":
                 has_server = True
@@ -295,6 +336,8 @@ class HeaderRewriter:
                 has_date = True
             elif lower == b"content-length":
                 content_length = value
+                if status in _NO_BODY_STATUSES:
+                    continue
             out.append((name, value))
         if connection is not None:
             tokens = connection_tokens(connection) - HOP_BY_HOP - _PROTECTED
@@ -309,6 +352,10 @@ class HeaderRewriter:
             # must add one.
             out.append((b"date", http_date()))
         length: int | None = None
-        if content_length is not None and content_length.strip().isdigit():
+        if (
+            content_length is not None
+            and content_length.strip().isdigit()
+            and status not in _NO_BODY_STATUSES
+        ):
             length = int(content_length)
-        return ResponseHead(out, length)
+        return ResponseHead(out, length, content_length is not None and transfer_encoding)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["BadPath", "canonicalize"]
+__all__ = ["BadPath", "canonical_rule_path", "canonicalize"]
 
 
 class BadPath(ValueError):
@@ -60,6 +60,19 @@ def canonicalize(raw_path: bytes | str) -> str:
     if _CONTROL.search(raw) is not None:
         raise BadPath("the path contains a control character or NUL")
     return _resolve_dots(_normalize_escapes(raw))
+
+
+def canonical_rule_path(path: str) -> str:
+    """An Ingress rule path in the form requests are matched in (see `canonicalize`).
+
+    Requests are canonicalized before matching, so a rule written `/caf%c3%a9`, `/a//b`,
+    `/%7Euser` or `/café` must be stored canonical (`/caf%C3%A9`, `/a/b`, `/~user`,
+    `/caf%C3%A9`) or it could never match. A trailing '/' is kept (Prefix `/foo/` and `/foo`
+    stay distinguishable for prefix_key). Raises BadPath for a rule no canonical request path
+    can ever equal (an encoded '/', a backslash, a control character): the compiler reports
+    it instead of installing a dead rule.
+    """
+    return canonicalize(path)
 
 
 def _encode_invisible(piece: bytes) -> bytes:

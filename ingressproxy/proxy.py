@@ -1,13 +1,17 @@
 """The catch-all raw ASGI app: read the snapshot once, match, forward, map errors to statuses.
 
 Flow: uvicorn (or Starlette's Mount("/")) -> ProxyApp -> paths / headers / balancer ->
-forward_http -> upstream, and the upstream's response streamed back unchanged but for
-hop-by-hop headers. Runs standalone under uvicorn too (it answers lifespan itself then).
+forward_http (forward_ws for WebSockets) -> upstream, and the upstream's response streamed
+back unchanged but for hop-by-hop headers. Runs standalone under uvicorn too (it answers
+lifespan itself then). Failure handling (retries, passive health, limits) is described in
+docs/reliability.md.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ipaddress
 import logging
 import time
 from urllib.parse import quote
@@ -16,9 +20,19 @@ from starlette.types import Message, Receive, Scope, Send
 
 from .balancer import Balancer
 from .entrypoints import https_redirect
-from .errors import BadRequest, ClientDisconnected, UpstreamError
+from .errors import (
+    BadRequest,
+    ClientDisconnected,
+    ClientError,
+    ResponseAborted,
+    UpstreamClosedEarly,
+    UpstreamError,
+    UpstreamLoop,
+    UpstreamProtocolError,
+)
 from .forward_http import EMPTY_BODY, HTTPForwarder, RequestBody, UpstreamResponse
-from .headers import HeaderRewriter
+from .forward_ws import UpstreamRefused, UpstreamWebSocket, WebSocketForwarder
+from .headers import HeaderRewriter, RequestHead, ResponseHead
 from .observe import RequestObserver, RequestRecord, error_kind
 from .paths import BadPath, canonicalize
 from .routetable import Backend, Endpoint, Route, RouteTable, normalize_host
@@ -40,6 +54,34 @@ PROXY_UVICORN_OPTIONS: dict[str, bool] = {
 # Characters left alone when re-quoting a decoded scope["path"] (servers without raw_path).
 _PATH_SAFE = "/:@!$&'()*+,;=~"
 
+# RFC 9110 9.2.2: methods whose repetition has the same effect as one request. Only these are
+# retried after a connection closed before any response byte (nginx: proxy_next_upstream
+# non_idempotent is off by default).
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+# A failed connect (nothing sent) is retried on at most this many other endpoints, all within
+# one --connect-timeout from the first try (nginx's proxy_next_upstream_tries/_timeout).
+_CONNECT_RETRIES = 2
+# A request still waiting after this long starts watching for the client leaving, so a stalled
+# upstream is cancelled well within a second of a disconnect; quicker exchanges never pay for
+# the watcher task (Starlette's per-response listener costs ~25%, PERF-NOTES.md).
+_WATCH_AFTER = 0.25
+
+
+# uvicorn's websockets-sansio protocol logs this at ERROR after every handshake answered with
+# websocket.http.response (it never marks that path complete); ours always answers.
+_HANDSHAKE_NOISE = "ASGI callable returned without completing handshake."
+
+
+def _not_aborted(record: logging.LogRecord) -> bool:
+    """uvicorn logs every exception an app raises with a traceback. ResponseAborted is our way
+    to make it drop a connection, already logged by us in one line; a CancelledError is a
+    request cut at the end of --graceful-timeout, which uvicorn already reports in one line."""
+    if record.msg == _HANDSHAKE_NOISE:
+        return False
+    return record.exc_info is None or not isinstance(
+        record.exc_info[1], (ResponseAborted, asyncio.CancelledError)
+    )
+
 
 class ProxyApp:
     """`ProxyApp(holder, settings)` is an ASGI app; `startup()` / `aclose()` open and close
@@ -52,13 +94,20 @@ class ProxyApp:
         *,
         forwarder: HTTPForwarder | None = None,
         observer: RequestObserver | None = None,
+        balancer: Balancer | None = None,
     ) -> None:
         self._holder = holder
         # Metrics and the access log; None means no per-request bookkeeping at all.
         self._observer = observer
         self.open_requests = 0  # HTTP requests in flight, counted only when observed
         self._rewriter = HeaderRewriter(settings.trusted_proxies, settings.server_header)
-        self._balancer = Balancer()
+        self._balancer = balancer if balancer is not None else Balancer()
+        self._ws = WebSocketForwarder(settings)
+        self._max_body_size = settings.max_body_size
+        self._body_timeout = settings.body_timeout or None
+        self._connect_timeout = settings.connect_timeout
+        self._own = _OwnAddress(settings.host, settings.port)
+        logging.getLogger("uvicorn.error").addFilter(_not_aborted)  # idempotent
         self._forwarder = forwarder if forwarder is not None else HTTPForwarder(settings)
         # (generation, backend key, ingress) already logged as unavailable: once per reload.
         self._reported: set[tuple[int, str, str]] = set()
@@ -71,6 +120,11 @@ class ProxyApp:
 
     async def aclose(self) -> None:
         await self._forwarder.aclose()
+
+    @property
+    def balancer(self) -> Balancer:
+        """The endpoint rotation and passive health state (for the admin API and tests)."""
+        return self._balancer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -143,12 +197,13 @@ class ProxyApp:
                 server_port=server[1] if server else None,
             )
         except (BadPath, BadRequest) as exc:
-            await self._answer(send, 400, f"400 Bad Request: {exc}\n")
+            # Closed after: with ambiguous framing we cannot know where the next request starts.
+            await self._answer(send, 400, f"400 Bad Request: {exc}\n", close=True)
             return
         if head.host is None:
             if scope.get("http_version") == "1.1":
                 # RFC 9112 3.2: a server must answer 400 to an HTTP/1.1 request without Host.
-                await self._answer(send, 400, "400 Bad Request: missing Host header\n")
+                await self._answer(send, 400, "400 Bad Request: missing Host header\n", close=True)
                 return
             host = ""
         else:
@@ -188,83 +243,174 @@ class ProxyApp:
             await self._unavailable(send, route, backend, snapshot.generation)
             return
 
-        endpoint = self._balancer.pick(backend)
+        method: str = scope["method"]
+        limit = self._max_body_size
+        if limit is not None and head.content_length is not None and head.content_length > limit:
+            # Refused before any upstream is contacted (nginx: client_max_body_size); with
+            # `Expect: 100-continue` the client does not even send the body.
+            log.info(
+                "%s %s: Content-Length %d over %d (413)", method, path, head.content_length, limit
+            )
+            await self._answer(send, 413, "413 Content Too Large\n", close=True)
+            return
         query: bytes = scope.get("query_string", b"")
         target = path.encode("ascii")
         if query:
             target += b"?" + query
-        headers = head.headers
-        if head.host is None:
-            # HTTP/1.0 without Host: HTTP/1.1 to the upstream requires one.
-            headers.append((b"host", str(endpoint).encode("ascii")))
         if note is not None:
-            note.endpoint = endpoint
-            note.request_id = _request_id(headers)
-        body = RequestBody(receive) if head.has_body else EMPTY_BODY
-        method: str = scope["method"]
+            note.request_id = _request_id(head.headers)
+        body: RequestBody | None = None
+        if head.has_body:
+            body = RequestBody(receive, max_size=limit, idle_timeout=self._body_timeout)
+        watch = _ClientWatch(receive, body)
+        upstream: UpstreamResponse | None = None
+        responding = False
         try:
-            upstream = await self._forwarder.send(method, endpoint, target, headers, body)
+            if body is not None:
+                await body.prime()
+            upstream = await self._exchange(method, backend, target, head, body, scope, note)
+            reply = self._rewriter.response(upstream.headers, upstream.status)
+            if reply.ambiguous:
+                raise UpstreamProtocolError(
+                    f"{upstream.endpoint} sent both Content-Length and Transfer-Encoding"
+                )
+            responding = True
+            await self._relay(upstream, reply, send, watch)
+        except asyncio.CancelledError:
+            if not watch.gone:
+                # uvicorn's graceful shutdown ran out of time: a short 503 beats its generic
+                # 500, and the cancellation goes on (not ours to swallow).
+                if not responding:
+                    with contextlib.suppress(Exception):
+                        await self._answer(send, 503, "503 Service Unavailable\n", close=True)
+                raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            self._client_gone(method, path, note)
         except ClientDisconnected:
-            log.debug("%s %s: client closed the connection during the upload", method, path)
-            if note is not None:
-                note.status = ClientDisconnected.status
-            return
+            self._client_gone(method, path, note)
+        except ClientError as exc:
+            log.info("%s %s: %s (%d)", method, path, exc, exc.status)
+            await self._answer(send, exc.status, f"{exc.status} {exc.public}\n", close=True)
         except UpstreamError as exc:
             if note is not None:
                 note.upstream_error = error_kind(exc)
-            log.warning("upstream %s (%s) for %s %s: %s", backend.key, endpoint, method, path, exc)
+            log.warning("upstream %s for %s %s: %s", backend.key, method, path, exc)
+            if responding:
+                # The status line is out: the only honest signal left is to drop the
+                # connection, so the client sees a truncated message, never a clean end.
+                raise ResponseAborted(str(exc)) from None
             await self._answer(send, exc.status, f"{exc.status} {exc.public}\n")
-            return
-        try:
-            watch = body.done if isinstance(body, RequestBody) else True
-            await self._relay(upstream, send, receive if watch else None)
-        except UpstreamError as exc:
-            # The status line is out: the only honest signal left is to drop the connection
-            # (raising makes uvicorn close it) so the client sees a truncated message.
-            if note is not None:
-                note.upstream_error = error_kind(exc)
-            log.warning("upstream %s (%s) for %s %s: %s", backend.key, endpoint, method, path, exc)
-            raise
         finally:
-            await upstream.aclose()
+            watch.stop()
+            if upstream is not None:
+                await upstream.aclose()  # a half-read connection is closed, never pooled
 
-    async def _relay(self, upstream: UpstreamResponse, send: Send, receive: Receive | None) -> None:
+    def _client_gone(self, method: str, path: str, note: _Note | None) -> None:
+        # nginx's 499: the client closed the connection before the response was complete.
+        if note is not None:
+            note.status = ClientDisconnected.status
+        log.info("%s %s: the client went away before the response was complete (499)", method, path)
+
+    async def _exchange(
+        self,
+        method: str,
+        backend: Backend,
+        target: bytes,
+        head: RequestHead,
+        body: RequestBody | None,
+        scope: Scope,
+        note: _Note | None,
+    ) -> UpstreamResponse:
+        """Send the request to an endpoint of `backend`, retrying only where it is safe.
+
+        A connect failure (nothing sent) moves on to another endpoint, for any method, at
+        most _CONNECT_RETRIES times within one --connect-timeout. A connection closed before
+        any response byte is retried once, for idempotent requests whose body can be sent
+        again. Nothing is retried once a response has started.
+        """
+        balancer = self._balancer
+        forwarder = self._forwarder
+        server = scope.get("server")
+        stream = EMPTY_BODY if body is None else body
+        endpoint = balancer.pick(backend)
+        started = time.monotonic()
+        tried: list[Endpoint] | None = None
+        connect_timeout: float | None = None
+        closed_retry = True
+        while True:
+            if note is not None:
+                note.endpoint = endpoint
+            headers = head.headers
+            if head.host is None:
+                # HTTP/1.0 without Host: HTTP/1.1 to the upstream requires one.
+                headers = [*headers, (b"host", str(endpoint).encode("ascii"))]
+            try:
+                if self._own.is_self(endpoint, server):
+                    raise UpstreamLoop(f"{endpoint} is this proxy's own listen address")
+                upstream = await forwarder.send(
+                    method, endpoint, target, headers, stream, connect_timeout=connect_timeout
+                )
+            except UpstreamError as exc:
+                if exc.nothing_sent:
+                    balancer.connect_failed(endpoint)
+                    if tried is None:
+                        tried = []
+                    tried.append(endpoint)
+                    left = self._connect_timeout - (time.monotonic() - started)
+                    following = (
+                        balancer.pick_other(backend, tried)
+                        if len(tried) <= _CONNECT_RETRIES and left > 0
+                        else None
+                    )
+                    if following is not None:
+                        log.info("retrying %s %s on %s: %s", method, target[:200], following, exc)
+                        endpoint, connect_timeout = following, left
+                        continue
+                elif (
+                    isinstance(exc, UpstreamClosedEarly)
+                    and closed_retry
+                    and method in _IDEMPOTENT
+                    and (body is None or body.replayable)
+                ):
+                    closed_retry = False
+                    log.info("retrying %s %s once: %s", method, target[:200], exc)
+                    endpoint, connect_timeout = balancer.pick(backend), None
+                    continue
+                raise
+            balancer.connect_succeeded(endpoint)
+            return upstream
+
+    async def _relay(
+        self, upstream: UpstreamResponse, reply: ResponseHead, send: Send, watch: _ClientWatch
+    ) -> None:
         """Stream the upstream's response to the client, one ASGI message per chunk.
 
-        `receive` (when the request body is fully read) lets us notice a client that went
-        away during a long response (uvicorn's send() silently drops data then), so the
-        upstream connection is closed instead of read to the end.
+        uvicorn's send() waits while the client's socket buffer is full, so a slow reader
+        stops us reading the upstream (back-pressure, not memory).
         """
-        head = self._rewriter.response(upstream.headers)
         await send(
-            {"type": "http.response.start", "status": upstream.status, "headers": head.headers}
+            {"type": "http.response.start", "status": upstream.status, "headers": reply.headers}
         )
-        remaining = head.content_length
+        remaining = reply.content_length
         finished = False
-        watcher: asyncio.Task[None] | None = None
-        try:
-            async for chunk in upstream.chunks():
-                if not chunk:
+        async for chunk in upstream.chunks():
+            if not chunk:
+                continue
+            if remaining is not None:
+                remaining -= len(chunk)
+                if remaining <= 0:
+                    # With a known length the last chunk ends the message, saving a send;
+                    # iterating on lets httpcore see the end, so the connection is reused.
+                    watch.stop()
+                    finished = True
+                    await send({"type": "http.response.body", "body": chunk, "more_body": False})
                     continue
-                if remaining is not None:
-                    remaining -= len(chunk)
-                    # With a known length the last chunk ends the message, saving a send.
-                    finished = remaining <= 0
-                await send({"type": "http.response.body", "body": chunk, "more_body": not finished})
-                if finished:
-                    continue  # let httpcore read the end of message, so the connection is reused
-                if watcher is None:
-                    if receive is not None:
-                        watcher = asyncio.create_task(_disconnected(receive))
-                elif watcher.done():
-                    log.debug("client closed the connection during the response")
-                    return
-            if not finished:
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-        finally:
-            # Not awaited: awaiting a cancelled task here could swallow our own cancellation.
-            if watcher is not None:
-                watcher.cancel()
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        if not finished:
+            watch.stop()
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _unavailable(
         self, send: Send, route: Route, backend: Backend, generation: int
@@ -299,41 +445,144 @@ class ProxyApp:
         await send({"type": "http.response.start", "status": status, "headers": head.headers})
         await send({"type": "http.response.body", "body": body, "more_body": False})
 
-    async def _answer(self, send: Send, status: int, text: str) -> None:
-        """A short text/plain answer of our own (errors); never a traceback."""
+    async def _answer(self, send: Send, status: int, text: str, *, close: bool = False) -> None:
+        """A short text/plain answer of our own (errors); never a traceback. `close` ends the
+        connection after it (the rest of what the client sends cannot be trusted)."""
         body = text.encode("utf-8", "replace")
-        head = self._rewriter.response(
-            [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(body)).encode("ascii")),
-                (b"x-content-type-options", b"nosniff"),
-            ]
-        )
+        fields = [
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", str(len(body)).encode("ascii")),
+            (b"x-content-type-options", b"nosniff"),
+        ]
+        head = self._rewriter.response(fields)
+        if close:
+            head.headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": status, "headers": head.headers})
         await send({"type": "http.response.body", "body": body, "more_body": False})
 
     # ------------------------------------------------------------------ websocket, lifespan
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Not proxied yet: refuse the handshake cleanly (501 where the server lets us send an
-        HTTP answer, else close 1011)."""
+        """Proxy a WebSocket: the same routing and header rules as HTTP, then forward_ws.
+
+        Everything that goes wrong before the upstream accepts is answered as an HTTP response
+        (uvicorn's websocket.http.response extension), never as a 101 followed by a close.
+        """
         message = await receive()
         if message["type"] != "websocket.connect":
             return
-        if "websocket.http.response" in (scope.get("extensions") or {}):
-            body = b"WebSocket proxying is not supported yet\n"
-            start: Message = {
-                "type": "websocket.http.response.start",
-                "status": 501,
-                "headers": [
-                    (b"content-type", b"text/plain; charset=utf-8"),
-                    (b"content-length", str(len(body)).encode("ascii")),
-                ],
+        snapshot = self._holder.current  # once: a reload never cuts an open WebSocket
+        client = scope.get("client")
+        server = scope.get("server")
+        raw_path = scope.get("raw_path")
+        try:
+            path = canonicalize(
+                raw_path if raw_path is not None else quote(scope["path"], safe=_PATH_SAFE)
+            )
+            head = self._rewriter.request(
+                scope["headers"],
+                client=client[0] if client else None,
+                scheme=scope.get("scheme", "ws"),
+                server_port=server[1] if server else None,
+            )
+        except (BadPath, BadRequest) as exc:
+            await self._ws_answer(scope, send, 400, f"400 Bad Request: {exc}\n")
+            return
+        if head.host is None:
+            await self._ws_answer(scope, send, 400, "400 Bad Request: missing Host header\n")
+            return
+        host = normalize_host(head.host.decode("latin-1"))
+        secure = scope.get("scheme") == "wss"
+        table = snapshot.entrypoints.table(snapshot.table, secure)
+        route = table.match(host, path).route
+        if route is None:
+            await self._ws_answer(scope, send, 404, f'no route for host "{host}" path "{path}"\n')
+            return
+        backend = route.backend
+        if backend.error is not None or not backend.endpoints:
+            reason = backend.error or "no endpoints found"
+            text = f"service {backend.key} is unavailable: {reason}\n"
+            await self._ws_answer(scope, send, 503, text)
+            return
+        query: bytes = scope.get("query_string", b"")
+        target = path + ("?" + query.decode("latin-1") if query else "")
+        try:
+            upstream = await self._ws_open(backend, target, head, scope)
+        except UpstreamRefused as exc:
+            log.info("upstream %s: %s", backend.key, exc)
+            await self._ws_answer(scope, send, exc.status, "", exc.headers, exc.body)
+            return
+        except UpstreamError as exc:
+            log.warning("upstream %s for WebSocket %s: %s", backend.key, path, exc)
+            await self._ws_answer(scope, send, exc.status, f"{exc.status} {exc.public}\n")
+            return
+        await send(
+            {
+                "type": "websocket.accept",
+                "subprotocol": upstream.subprotocol,
+                "headers": upstream.headers,
             }
-            await send(start)
-            await send({"type": "websocket.http.response.body", "body": body})
-        else:
+        )
+        code, reason = await upstream.relay(receive, send)
+        log.debug("WebSocket %s to %s closed: %d %s", path, upstream.endpoint, code, reason)
+
+    async def _ws_open(
+        self, backend: Backend, target: str, head: RequestHead, scope: Scope
+    ) -> UpstreamWebSocket:
+        """forward_ws.open with the HTTP path's connect retries and passive health."""
+        balancer = self._balancer
+        server = scope.get("server")
+        subprotocols: list[str] = scope.get("subprotocols") or []
+        endpoint = balancer.pick(backend)
+        tried: list[Endpoint] = []
+        while True:
+            try:
+                if self._own.is_self(endpoint, server):
+                    raise UpstreamLoop(f"{endpoint} is this proxy's own listen address")
+                upstream = await self._ws.open(endpoint, target, head.headers, subprotocols)
+            except UpstreamError as exc:
+                if exc.nothing_sent:
+                    balancer.connect_failed(endpoint)
+                    tried.append(endpoint)
+                    following = (
+                        balancer.pick_other(backend, tried)
+                        if len(tried) <= _CONNECT_RETRIES
+                        else None
+                    )
+                    if following is not None:
+                        endpoint = following
+                        continue
+                raise
+            balancer.connect_succeeded(endpoint)
+            return upstream
+
+    async def _ws_answer(
+        self,
+        scope: Scope,
+        send: Send,
+        status: int,
+        text: str,
+        headers: list[tuple[bytes, bytes]] | None = None,
+        body: bytes | None = None,
+    ) -> None:
+        """An HTTP answer to a WebSocket handshake (or close 1011 where the server cannot)."""
+        if "websocket.http.response" not in (scope.get("extensions") or {}):
             await send({"type": "websocket.close", "code": 1011})
+            return
+        if body is None:
+            body = text.encode("utf-8", "replace")
+        if headers is None:
+            headers = [(b"content-type", b"text/plain; charset=utf-8")]
+        fields = [(n, v) for n, v in headers if n.lower() != b"content-length"]
+        fields.append((b"content-length", str(len(body)).encode("ascii")))
+        head = self._rewriter.response(fields)
+        start: Message = {
+            "type": "websocket.http.response.start",
+            "status": status,
+            "headers": head.headers,
+        }
+        await send(start)
+        await send({"type": "websocket.http.response.body", "body": body})
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         """Only reached when run without Starlette (which handles lifespan itself)."""
@@ -388,7 +637,89 @@ def _request_id(headers: list[tuple[bytes, bytes]]) -> str | None:
     return None
 
 
-async def _disconnected(receive: Receive) -> None:
-    """Returns when the client has gone (or the response is complete, for uvicorn)."""
-    while (await receive())["type"] != "http.disconnect":
-        pass
+class _ClientWatch:
+    """Cancels the request's task when the client goes away mid-exchange (uvicorn's send()
+    drops data silently once the client is gone, and a stalled upstream would otherwise hold
+    the request until --read-timeout).
+
+    A request still running after _WATCH_AFTER starts one task reading `receive` (only once the
+    body is fully read: until then RequestBody sees a disconnect itself). `gone` tells the
+    request that a CancelledError is ours to turn into a 499.
+    """
+
+    __slots__ = ("_body", "_receive", "_task", "_timer", "_watcher", "active", "gone")
+
+    def __init__(self, receive: Receive, body: RequestBody | None) -> None:
+        self._receive = receive
+        self._body = body
+        self._task = asyncio.current_task()
+        self._watcher: asyncio.Task[None] | None = None
+        self.active = True
+        self.gone = False
+        self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
+            _WATCH_AFTER, self._start
+        )
+
+    def _start(self) -> None:
+        if not self.active:
+            return
+        loop = asyncio.get_running_loop()
+        if self._body is not None and not self._body.done:
+            self._timer = loop.call_later(_WATCH_AFTER, self._start)
+            return
+        self._timer = None
+        self._watcher = loop.create_task(self._watch())
+
+    async def _watch(self) -> None:
+        receive = self._receive
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        # Single-threaded: while `active`, the request is suspended inside its exchange, where
+        # it catches the CancelledError.
+        if self.active and self._task is not None:
+            self.gone = True
+            self._task.cancel()
+
+    def stop(self) -> None:
+        """The response is (about to be) complete: nothing to watch any more."""
+        self.active = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._watcher is not None:
+            # Not awaited: awaiting a cancelled task here could swallow our own cancellation.
+            self._watcher.cancel()
+            self._watcher = None
+
+
+class _OwnAddress:
+    """Endpoints that are this proxy's own listener: forwarding there would loop until the
+    connection pool ran dry. Checked against the configured --host/--port and the address
+    each connection actually arrived on (scope["server"], which knows the bound port)."""
+
+    __slots__ = ("_host", "_port")
+
+    def __init__(self, host: str, port: int) -> None:
+        self._host = host
+        self._port = port
+
+    def is_self(self, endpoint: Endpoint, server: tuple[str, int] | None) -> bool:
+        port = endpoint.port  # two int comparisons in the common case
+        if port == self._port and _same_host(endpoint.address, self._host):
+            return True
+        return server is not None and port == server[1] and _same_host(endpoint.address, server[0])
+
+
+def _same_host(address: str, listen: str) -> bool:
+    """Whether connecting to `address` reaches a socket listening on `listen`."""
+    if address.lower() == "localhost":
+        address = "127.0.0.1"
+    try:
+        a = ipaddress.ip_address(address.strip("[]"))
+        b = ipaddress.ip_address(listen.strip("[]"))
+    except ValueError:
+        return address.lower() == listen.lower()
+    if a == b:
+        return True
+    # A wildcard listener (0.0.0.0, ::) also answers on every loopback address.
+    return b.is_unspecified and (a.is_loopback or a.is_unspecified)

@@ -15,7 +15,14 @@ from typing import Literal
 from .backends import BackendOverride
 from .flavors import Flavor, parse_flavor
 
-__all__ = ["HTTPS_AUTO", "Settings", "SettingsError", "parse_https_port", "parse_networks"]
+__all__ = [
+    "HTTPS_AUTO",
+    "Settings",
+    "SettingsError",
+    "parse_https_port",
+    "parse_networks",
+    "parse_size",
+]
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -38,6 +45,28 @@ def parse_networks(values: tuple[str, ...] | list[str], what: str) -> tuple[IPNe
     return tuple(nets)
 
 
+_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def parse_size(value: str, what: str) -> int | None:
+    """A byte count like nginx writes them: `1048576`, `512k`, `10m`, `1g` (powers of 1024,
+    case-insensitive, an optional trailing `b`/`ib`); `0`, `off` and `unlimited` mean none."""
+    text = value.strip().lower()
+    if text in ("0", "off", "none", "unlimited"):
+        return None
+    for suffix in ("ib", "b"):
+        if text.endswith(suffix) and text[: -len(suffix)][-1:] in ("k", "m", "g"):
+            text = text[: -len(suffix)]
+            break
+    if text.endswith("b") and text[:-1].isdigit():
+        text = text[:-1]
+    unit = text[-1:] if text[-1:] in ("k", "m", "g") else ""
+    digits = text[: len(text) - len(unit)].strip()
+    if not digits.isdigit():
+        raise SettingsError(f"{what}: {value!r} is not a size (e.g. 1048576, 512k, 10m, 1g)")
+    return int(digits) * _SIZE_UNITS[unit] or None
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     manifests: Path | None = None
@@ -52,6 +81,16 @@ class Settings:
     poll: bool = False  # watch by polling (bind mounts, network filesystems)
     connect_timeout: float = 5.0
     read_timeout: float = 60.0
+    # Request limits and deadlines the proxy enforces itself (docs/reliability.md).
+    max_body_size: int | None = None  # bytes; None = unlimited
+    max_header_bytes: int = 32768
+    max_headers: int = 100
+    max_uri_length: int = 8192
+    header_timeout: float = 20.0
+    body_timeout: float = 60.0
+    graceful_timeout: float = 10.0
+    pool_size: int = 256
+    pool_timeout: float = 5.0
     # Where Services live when the manifests have no Endpoints (--backend, --backends FILE),
     # and the host name pattern for those without any (--dns-backends).
     backend_overrides: tuple[BackendOverride, ...] = ()
@@ -111,6 +150,15 @@ class Settings:
             poll=flag("POLL"),
             connect_timeout=num("CONNECT_TIMEOUT", 5.0),
             read_timeout=num("READ_TIMEOUT", 60.0),
+            max_body_size=parse_size(get("MAX_BODY_SIZE") or "0", "INGRESSPROXY_MAX_BODY_SIZE"),
+            max_header_bytes=int(num("MAX_HEADER_BYTES", 32768, int)),
+            max_headers=int(num("MAX_HEADERS", 100, int)),
+            max_uri_length=int(num("MAX_URI_LENGTH", 8192, int)),
+            header_timeout=num("HEADER_TIMEOUT", 20.0),
+            body_timeout=num("BODY_TIMEOUT", 60.0),
+            graceful_timeout=num("GRACEFUL_TIMEOUT", 10.0),
+            pool_size=int(num("POOL_SIZE", 256, int)),
+            pool_timeout=num("POOL_TIMEOUT", 5.0),
             backend_overrides=overrides,
             dns_pattern=dns_pattern,
             https_host=get("HTTPS_HOST") or "127.0.0.1",

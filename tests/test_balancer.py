@@ -52,3 +52,79 @@ def test_single_endpoint() -> None:
 def test_no_endpoints_raises() -> None:
     with pytest.raises(IndexError, match="shop/web:http"):
         Balancer().pick(Backend("shop", "web", "http", (), error="no ready endpoints"))
+
+
+# --------------------------------------------------------------------------- passive health
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _failing(balancer: Balancer, endpoint: Endpoint, times: int) -> None:
+    for _ in range(times):
+        balancer.connect_failed(endpoint)
+
+
+def test_three_consecutive_connect_failures_eject_for_ten_seconds() -> None:
+    clock = Clock()
+    balancer = Balancer(clock=clock)
+    backend = Backend("shop", "web", "http", EPS)
+    _failing(balancer, EPS[0], 2)
+    assert not balancer.is_ejected(EPS[0])
+    balancer.connect_failed(EPS[0])
+    assert balancer.is_ejected(EPS[0])
+    assert EPS[0] not in {balancer.pick(backend) for _ in range(9)}
+    clock.now += 9.999
+    assert EPS[0] not in {balancer.pick(backend) for _ in range(9)}
+    clock.now += 0.002
+    assert EPS[0] in {balancer.pick(backend) for _ in range(3)}
+    assert not balancer.is_ejected(EPS[0])
+
+
+def test_a_success_resets_the_count() -> None:
+    balancer = Balancer(clock=Clock())
+    _failing(balancer, EPS[0], 2)
+    balancer.connect_succeeded(EPS[0])
+    _failing(balancer, EPS[0], 2)
+    assert not balancer.is_ejected(EPS[0])
+
+
+def test_after_an_ejection_one_failure_ejects_again() -> None:
+    clock = Clock()
+    balancer = Balancer(clock=clock)
+    backend = Backend("shop", "web", "http", EPS[:2])
+    _failing(balancer, EPS[0], 3)
+    clock.now += 10.0
+    assert EPS[0] in {balancer.pick(backend) for _ in range(2)}  # back, on probation
+    balancer.connect_failed(EPS[0])
+    assert balancer.is_ejected(EPS[0])
+
+
+def test_when_all_are_ejected_all_are_tried_in_turn() -> None:
+    balancer = Balancer(clock=Clock())
+    backend = Backend("shop", "web", "http", EPS)
+    for endpoint in EPS:
+        _failing(balancer, endpoint, 3)
+    assert [balancer.pick(backend) for _ in range(6)] == [*EPS, *EPS]  # panic mode
+
+
+def test_a_success_while_ejected_brings_it_back() -> None:
+    balancer = Balancer(clock=Clock())
+    _failing(balancer, EPS[1], 3)
+    balancer.connect_succeeded(EPS[1])
+    assert not balancer.is_ejected(EPS[1])
+
+
+def test_pick_other_skips_tried_and_prefers_healthy() -> None:
+    balancer = Balancer(clock=Clock())
+    backend = Backend("shop", "web", "http", EPS)
+    _failing(balancer, EPS[1], 3)
+    assert balancer.pick_other(backend, [EPS[0]]) == EPS[2]
+    assert balancer.pick_other(backend, [EPS[0], EPS[2]]) == EPS[1]  # ejected beats nothing
+    assert balancer.pick_other(backend, list(EPS)) is None
+    assert balancer.pick_other(Backend("shop", "none", "http", ()), []) is None

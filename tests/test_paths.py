@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingressproxy.paths import BadPath, canonicalize
+from ingressproxy.paths import BadPath, canonical_rule_path, canonicalize
 
 # Already canonical: returned unchanged, byte for byte.
 UNCHANGED = [
@@ -135,3 +135,30 @@ def test_bad_path_is_a_value_error_with_a_reason() -> None:
 def test_canonicalize_is_idempotent(raw: str) -> None:
     once = canonicalize(raw)
     assert canonicalize(once) == once
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        ("/", "/"),
+        ("/foo/", "/foo/"),  # Prefix /foo/ keeps its slash (prefix_key drops it later)
+        ("/a//b", "/a/b"),
+        ("/%7euser", "/~user"),
+        ("/caf%c3%a9", "/caf%C3%A9"),
+        ("/café", "/caf%C3%A9"),
+        ("/a/./b/../c", "/a/c"),
+        ("/with space", "/with%20space"),
+    ],
+)
+def test_rule_paths_are_stored_in_the_form_requests_are_matched_in(
+    rule: str, expected: str
+) -> None:
+    assert canonical_rule_path(rule) == expected
+    # A request written like the rule matches it.
+    assert canonicalize(rule.encode("utf-8")) == expected
+
+
+@pytest.mark.parametrize("rule", ["/a%2Fb", "/a\\b", "/a%00", "relative"])
+def test_rule_paths_no_request_can_match_are_rejected(rule: str) -> None:
+    with pytest.raises(BadPath):
+        canonical_rule_path(rule)

@@ -27,6 +27,7 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ingressproxy.echo import create_echo_app
+from ingressproxy.guard import RequestLimits, guarded_protocol
 from ingressproxy.model import ObjectRef, PathType, Source
 from ingressproxy.proxy import PROXY_UVICORN_OPTIONS, ProxyApp
 from ingressproxy.routetable import Backend, Endpoint, HostTable, Route, RouteTable, prefix_key
@@ -264,8 +265,11 @@ def run_proxy(table: RouteTable, http: str, **settings: Any) -> Iterator[ServerT
     holder.swap(Snapshot(table))
     settings.setdefault("connect_timeout", 5.0)
     settings.setdefault("read_timeout", 10.0)
-    app = ProxyApp(holder, Settings(**settings))
-    with serve_in_thread(app, http=http, **PROXY_UVICORN_OPTIONS) as server:
+    config = Settings(**settings)
+    app = ProxyApp(holder, config)
+    # The protocol `ingressproxy serve` runs (guard.py), on the parser asked for.
+    protocol = guarded_protocol(RequestLimits.from_settings(config), http)  # type: ignore[arg-type]
+    with serve_in_thread(app, http=protocol, **PROXY_UVICORN_OPTIONS) as server:
         yield server
 
 
@@ -751,10 +755,11 @@ def test_client_leaving_mid_response_releases_the_upstream(
 # --------------------------------------------------------------------------- other scopes
 
 
-def test_websocket_is_refused_cleanly(proxy: ServerThread) -> None:
+def test_websocket_without_a_route_is_an_http_404(proxy: ServerThread) -> None:
+    # WebSocket proxying itself is tested in test_forward_ws.py.
     with pytest.raises(websockets.exceptions.InvalidStatus) as info:
         websockets.sync.client.connect(f"ws://127.0.0.1:{proxy.port}/ws")
-    assert info.value.response.status_code == 501
+    assert info.value.response.status_code == 404
 
 
 @pytest.mark.parametrize("http", HTTP_IMPLS)
