@@ -160,11 +160,15 @@ class _HeadGuard:
     def _in_head(self) -> bool:
         raise NotImplementedError
 
+    def _head_begun(self) -> bool:
+        """Some bytes of the current request head have arrived."""
+        return self._head_bytes > 0
+
     def _head_timed_out(self) -> None:
         self._head_timer = None
         if self.transport.is_closing() or not self._in_head():
             return
-        if self._head_bytes:
+        if self._head_begun():
             # Slowloris: headers trickling in. nginx (client_header_timeout) answers 408.
             self._refuse(408, f"request head not complete after {self.limits.header_timeout:g}s")
         else:
@@ -286,6 +290,7 @@ class GuardedHttpToolsProtocol(_HeadGuard, HttpToolsProtocol):
         self._head_timer = None
         self._head_bytes = 0
         self._head_open = True
+        self._begun = False  # llhttp has seen the start of the current request
         self._header_bytes = 0
         self._refusal: tuple[int, str] | None = None
 
@@ -299,6 +304,11 @@ class GuardedHttpToolsProtocol(_HeadGuard, HttpToolsProtocol):
 
     def _in_head(self) -> bool:
         return self._head_open
+
+    def _head_begun(self) -> bool:
+        # A keep-alive request's first bytes arrive while _head_open is still false, so the
+        # byte count alone would miss them.
+        return self._begun or self._head_bytes > 0
 
     def data_received(self, data: bytes) -> None:
         # uvicorn's own data_received, with our refusals mapped to their statuses.
@@ -329,6 +339,7 @@ class GuardedHttpToolsProtocol(_HeadGuard, HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._head_open = True
+        self._begun = True
         self._header_bytes = 0
         self._arm_head_timer()
 
@@ -362,6 +373,7 @@ class GuardedHttpToolsProtocol(_HeadGuard, HttpToolsProtocol):
         if refusal is not None:
             self._stop(*refusal)
         self._head_open = False
+        self._begun = False
         self._head_bytes = 0
         self._cancel_head_timer()
         super().on_headers_complete()

@@ -296,6 +296,21 @@ def test_slowloris_is_cut_at_the_header_deadline(http: str) -> None:
 
 
 @pytest.mark.parametrize("http", HTTP_IMPLS)
+def test_a_stalled_keep_alive_request_is_cut_at_the_header_deadline(http: str) -> None:
+    with (
+        RawUpstream(serve_ok) as upstream,
+        run_proxy(single("guard.test", upstream.port), http, header_timeout=0.5) as proxy,
+        socket.create_connection(("127.0.0.1", proxy.port), timeout=WAIT) as sock,
+    ):
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: guard.test\r\n\r\n")
+        assert read_response(sock).status == 200
+        sock.sendall(b"GET / HTTP/1.1\r\nHo")  # ... and nothing more
+        r = read_response(sock)
+        assert r.status == 408
+        assert r.closed or is_closed(sock)
+
+
+@pytest.mark.parametrize("http", HTTP_IMPLS)
 def test_an_idle_new_connection_is_closed_at_the_header_deadline(http: str) -> None:
     with (
         run_proxy(single("guard.test", 1), http, header_timeout=0.5) as proxy,
