@@ -1,0 +1,533 @@
+"""An httpx transport for talking to upstreams: HTTP/1.1 keep-alive pool on asyncio protocols.
+
+Flow: forward_http.HTTPForwarder -> UpstreamTransport.handle_async_request(httpx.Request) ->
+httpx.Response whose stream yields the body exactly as it came off the wire.
+
+Why not httpx's own transport: on the proxy's hot path httpcore (anyio streams, h11, a pool
+that scans every connection per request) took 0.5-1.7 ms of CPU per request; this one parses
+with httptools (llhttp, already in uvicorn[standard]) inside asyncio protocol callbacks
+(docs/performance.md has the figures). It keeps httpx's API and its exceptions, so
+forward_http maps errors the same way: ConnectError/ConnectTimeout (nothing sent),
+PoolTimeout, ReadTimeout/WriteTimeout, RemoteProtocolError("Server disconnected without
+sending a response.") like httpcore's, ReadError/WriteError for resets.
+
+Scope: what a reverse proxy needs and nothing more. The request goes out as given: the
+"target" extension is the request target, headers are sent as they are (no defaults added),
+framing follows the request's own Content-Length or `Transfer-Encoding: chunked`. No
+redirects, cookies, proxies, HTTP/2 or upgrades (WebSockets go through forward_ws).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import ssl
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from httptools import HttpParserError, HttpResponseParser
+
+__all__ = ["UpstreamTransport"]
+
+Headers = list[tuple[bytes, bytes]]
+
+# Read from the upstream up to this much ahead of what the client has taken, then pause
+# reading: a slow client slows the upstream instead of filling our memory (back-pressure).
+_HIGH_WATER = 1 << 20
+_LOW_WATER = 1 << 18
+
+# httpcore's wording (its _async/http11.py), which forward_http recognises as "closed before
+# responding" (retryable for idempotent requests).
+_NO_RESPONSE = "Server disconnected without sending a response."
+_INCOMPLETE = "peer closed connection without sending complete message body"
+
+
+class _Connection(asyncio.Protocol):
+    """One upstream connection and the state of the exchange in progress on it.
+
+    The httptools parser calls back into this object (on_header, on_body, ...), so a
+    response's head and body arrive without any task switch until someone waits for them.
+    """
+
+    def __init__(self, pool: UpstreamTransport, key: tuple[bytes, bytes, int]) -> None:
+        self.pool = pool
+        self.key = key
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.idle_since = 0.0
+        self.counted = True  # holds one of the pool's max_connections slots
+        self._loop = asyncio.get_running_loop()
+        self._write_paused = False
+        self._drained: asyncio.Future[None] | None = None
+        # The exchange in progress.
+        self.parser: Any = None
+        self.active = False
+        self.head_request = False
+        self.status = 0
+        self.headers: Headers = []
+        self.headers_done = False
+        self.complete = False  # the whole response has been received
+        self.keep_alive = False
+        self.until_eof = False  # no length and not chunked: the body ends with the connection
+        self.got_bytes = False  # any response byte arrived
+        self.request_sent = False  # the whole request went out (else never reuse)
+        self.error: Exception | None = None
+        self.chunks: collections.deque[bytes] = collections.deque()
+        self.buffered = 0
+        self._reading_paused = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    # ------------------------------------------------------------- asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        # One parser for the connection's life: llhttp reads one response after another.
+        self.parser = HttpResponseParser(self)
+
+    def data_received(self, data: bytes) -> None:
+        if not self.active or self.complete:
+            # Bytes nobody asked for (after a complete response, or while idle): the stream
+            # is out of step with us; never reuse it.
+            self._close()
+            return
+        self.got_bytes = True
+        try:
+            self.parser.feed_data(data)
+        except HttpParserError as exc:
+            # A callback's own error (an unasked 101) arrives as the parser error's context.
+            reason = exc.__context__ if exc.__context__ is not None else exc
+            self._fail(httpx.RemoteProtocolError(f"invalid response from upstream: {reason}"))
+            self._close()
+
+    def eof_received(self) -> bool | None:
+        return None  # close the transport; connection_lost follows
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.pool._forget(self)
+        if not self.active or self.complete:
+            return
+        if self.headers_done and self.until_eof and exc is None:
+            self.complete = True  # the close is the end of this body (RFC 9112 6.3 item 8)
+            self.keep_alive = False
+            self._wake()
+            return
+        if not self.headers_done and not self.got_bytes:
+            if exc is not None:
+                self._fail(httpx.ReadError(f"{type(exc).__name__}: {exc}"))
+            else:
+                self._fail(httpx.RemoteProtocolError(_NO_RESPONSE))
+        elif not self.headers_done:
+            self._fail(httpx.RemoteProtocolError("upstream closed the connection mid-headers"))
+        else:
+            self._fail(httpx.RemoteProtocolError(_INCOMPLETE))
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        drained, self._drained = self._drained, None
+        if drained is not None and not drained.done():
+            drained.set_result(None)
+
+    # ------------------------------------------------------------- parser callbacks
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if 100 <= status < 200:
+            if status == 101:
+                raise httpx.RemoteProtocolError("upstream switched protocols unasked (101)")
+            # An interim response (103 Early Hints): dropped, as nginx does; the parser reads
+            # the final response that follows on the same connection.
+            self.headers = []
+            return
+        self.status = status
+        self.headers_done = True
+        self.keep_alive = self.parser.should_keep_alive()
+        if self.head_request or status in (204, 304):
+            # No body follows, whatever Content-Length says (RFC 9110 9.3.2, 15.3.5, 15.4.5);
+            # llhttp cannot be told about HEAD, so a HEAD connection is not reused.
+            self.complete = True
+            self.keep_alive = self.keep_alive and not self.head_request
+        else:
+            length = False
+            codings: list[bytes] = []
+            for name, value in self.headers:
+                lower = name.lower()
+                if lower == b"content-length":
+                    length = True
+                elif lower == b"transfer-encoding":
+                    codings.append(value.strip().lower())
+            if codings and codings != [b"chunked"]:
+                # Only plain chunked, as h11 and headers.py on the request side: a coding we
+                # cannot undo leaves the body's end to the connection's close, a smuggling
+                # vector llhttp would let through.
+                raise httpx.RemoteProtocolError(f"unsupported Transfer-Encoding {codings!r}")
+            self.until_eof = not length and not codings
+        self._wake()
+
+    def on_body(self, body: bytes) -> None:
+        if self.complete:
+            return
+        self.chunks.append(body)
+        self.buffered += len(body)
+        if self.buffered > _HIGH_WATER and not self._reading_paused and self.transport:
+            self._reading_paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def on_message_complete(self) -> None:
+        if self.headers_done and not self.complete:
+            self.complete = True
+            self.keep_alive = self.keep_alive and self.parser.should_keep_alive()
+            self._wake()
+
+    # ------------------------------------------------------------- used by the transport
+
+    def begin(self, head_request: bool) -> None:
+        self.active = True
+        self.head_request = head_request
+        self.status = 0
+        self.headers = []
+        self.headers_done = self.complete = self.keep_alive = self.until_eof = False
+        self.got_bytes = self.request_sent = False
+        self.error = None
+        self.chunks.clear()
+        self.buffered = 0
+
+    def write(self, data: bytes) -> None:
+        if self.closed or self.transport is None or self.transport.is_closing():
+            raise httpx.WriteError("upstream closed the connection")
+        self.transport.write(data)
+
+    async def drain(self, timeout: float | None) -> None:
+        if not self._write_paused:
+            return
+        if self.closed:
+            raise httpx.WriteError("upstream closed the connection")
+        self._drained = self._loop.create_future()
+        try:
+            async with asyncio.timeout(timeout):
+                await self._drained
+        except TimeoutError:
+            raise httpx.WriteTimeout("timed out sending the request to the upstream") from None
+
+    async def wait(self, timeout: float | None, what: str) -> None:
+        """Until something new happened (bytes, headers, end, error); ReadTimeout after
+        `timeout` seconds without it."""
+        if self.error is not None:
+            raise self.error
+        self._waiter = waiter = self._loop.create_future()
+        timer = (
+            self._loop.call_later(timeout, _expire, waiter, what) if timeout is not None else None
+        )
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+            if timer is not None:
+                timer.cancel()
+        if self.error is not None:
+            raise self.error
+
+    def take(self) -> bytes:
+        chunk = self.chunks.popleft()
+        self.buffered -= len(chunk)
+        if self._reading_paused and self.buffered < _LOW_WATER and self.transport is not None:
+            self._reading_paused = False
+            self.transport.resume_reading()
+        return chunk
+
+    def finish(self) -> None:
+        """The exchange is over: back to the pool if the whole response was read and both
+        sides want to keep the connection, else closed (never pool a half-read one)."""
+        reusable = (
+            self.complete
+            and self.keep_alive
+            and self.request_sent
+            and not self.chunks
+            and not self.closed
+        )
+        self.active = False
+        if reusable:
+            self.pool._release(self)
+        else:
+            self._close()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _fail(self, exc: Exception) -> None:
+        if self.error is None:
+            self.error = exc
+        self._wake()
+
+    def _close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+        self.closed = True
+        self.pool._forget(self)
+
+
+def _expire(waiter: asyncio.Future[None], what: str) -> None:
+    if not waiter.done():
+        waiter.set_exception(httpx.ReadTimeout(f"timed out waiting for the upstream's {what}"))
+
+
+class _ResponseStream(httpx.AsyncByteStream):
+    """The body of one response, chunk by chunk as the upstream sends it."""
+
+    __slots__ = ("_conn", "_read_timeout", "_released")
+
+    def __init__(self, conn: _Connection, read_timeout: float | None) -> None:
+        self._conn = conn
+        self._read_timeout = read_timeout
+        self._released = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        conn = self._conn
+        while True:
+            if conn.chunks:
+                yield conn.take()
+            elif conn.complete:
+                return
+            else:
+                await conn.wait(self._read_timeout, "response body")
+
+    async def aclose(self) -> None:
+        if not self._released:
+            self._released = True
+            self._conn.finish()
+
+
+class UpstreamTransport(httpx.AsyncBaseTransport):
+    """HTTP/1.1 to upstreams with one keep-alive pool, shared by every endpoint.
+
+    `max_connections` caps the connections open at once (waiting up to the "pool" timeout
+    for one); idle ones are reused most-recent first and closed after `keepalive_expiry`
+    seconds. `verify` is for https endpoints: False (no checks, as ingress-nginx), True
+    (system CAs) or an SSLContext.
+    """
+
+    def __init__(
+        self,
+        *,
+        verify: bool | ssl.SSLContext = True,
+        max_connections: int | None = 256,
+        keepalive_expiry: float = 4.0,
+    ) -> None:
+        self._verify = verify
+        self._ssl: ssl.SSLContext | None = None
+        self._max = max_connections
+        self._expiry = keepalive_expiry
+        self._idle: dict[tuple[bytes, bytes, int], list[_Connection]] = {}
+        self._open = 0
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._closed = False
+
+    # ------------------------------------------------------------- pool
+
+    def _forget(self, conn: _Connection) -> None:
+        """`conn` is closed: give back its slot (once)."""
+        if conn.counted:
+            conn.counted = False
+            self._open -= 1
+            self._wake_one()
+
+    def _release(self, conn: _Connection) -> None:
+        if self._closed:
+            conn._close()
+            return
+        conn.idle_since = conn._loop.time()
+        self._idle.setdefault(conn.key, []).append(conn)
+        self._wake_one()
+
+    def _wake_one(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _take_idle(self, key: tuple[bytes, bytes, int], now: float) -> _Connection | None:
+        idle = self._idle.get(key)
+        while idle:
+            conn = idle.pop()
+            if not conn.closed and now - conn.idle_since < self._expiry:
+                return conn
+            conn._close()
+        return None
+
+    def _evict_idle(self) -> bool:
+        """Close the longest-idle connection to any upstream, to make room for another."""
+        oldest: _Connection | None = None
+        for conns in self._idle.values():
+            if conns and (oldest is None or conns[0].idle_since < oldest.idle_since):
+                oldest = conns[0]
+        if oldest is None:
+            return False
+        self._idle[oldest.key].remove(oldest)
+        oldest._close()
+        return True
+
+    async def _acquire(
+        self, key: tuple[bytes, bytes, int], timeouts: dict[str, float | None]
+    ) -> _Connection:
+        loop = asyncio.get_running_loop()
+        deadline: float | None = None
+        while True:
+            if self._closed:
+                raise httpx.ConnectError("the upstream transport is closed")
+            conn = self._take_idle(key, loop.time())
+            if conn is not None:
+                return conn
+            if self._max is None or self._open < self._max or self._evict_idle():
+                return await self._connect(key, timeouts.get("connect"))
+            if deadline is None:
+                pool = timeouts.get("pool")
+                deadline = None if pool is None else loop.time() + pool
+            waiter = loop.create_future()
+            self._waiters.append(waiter)
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await waiter
+            except TimeoutError:
+                raise httpx.PoolTimeout(
+                    f"all {self._max} upstream connections busy (pool timeout)"
+                ) from None
+            finally:
+                if not waiter.done():
+                    waiter.cancel()
+
+    async def _connect(self, key: tuple[bytes, bytes, int], timeout: float | None) -> _Connection:
+        scheme, host, port = key
+        self._open += 1
+        conn = _Connection(self, key)
+        ssl_context = self._ssl_context() if scheme == b"https" else None
+        name = host.decode("ascii")
+        if name.startswith("[") and name.endswith("]"):
+            name = name[1:-1]
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(timeout):
+                await loop.create_connection(
+                    lambda: conn,
+                    name,
+                    port,
+                    ssl=ssl_context,
+                    server_hostname=name if ssl_context is not None else None,
+                )
+        except TimeoutError:
+            self._forget(conn)
+            raise httpx.ConnectTimeout(f"connecting to {name}:{port} timed out") from None
+        except (OSError, ssl.SSLError) as exc:
+            self._forget(conn)
+            raise httpx.ConnectError(f"{type(exc).__name__}: {exc}") from exc
+        except BaseException:
+            self._forget(conn)
+            raise
+        return conn
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        if self._ssl is None:
+            verify = self._verify
+            if isinstance(verify, ssl.SSLContext):
+                self._ssl = verify
+            elif verify:
+                self._ssl = ssl.create_default_context()
+            else:
+                ctx = ssl.create_default_context()
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+                self._ssl = ctx
+        return self._ssl
+
+    # ------------------------------------------------------------- httpx API
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        scheme = url.raw_scheme
+        port = url.port or (443 if scheme == b"https" else 80)
+        key = (scheme, url.raw_host, port)
+        timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
+        target: bytes = request.extensions.get("target") or url.raw_path
+        method = request.method.encode("ascii")
+        head = [method, b" ", target, b" HTTP/1.1\r\n"]
+        chunked = False
+        for name, value in request.headers.raw:
+            head += (name, b": ", value, b"\r\n")
+            if name.lower() == b"transfer-encoding" and value.lower() == b"chunked":
+                chunked = True
+        head.append(b"\r\n")
+
+        conn = await self._acquire(key, timeouts)
+        try:
+            conn.begin(method == b"HEAD")
+            await self._send(conn, b"".join(head), request.stream, chunked, timeouts.get("write"))
+            while not conn.headers_done:
+                await conn.wait(timeouts.get("read"), "response headers")
+        except BaseException:
+            conn.active = False
+            conn._close()
+            raise
+        return httpx.Response(
+            conn.status,
+            headers=conn.headers,
+            stream=_ResponseStream(conn, timeouts.get("read")),
+            extensions={"http_version": b"HTTP/1.1"},
+            request=request,
+        )
+
+    async def _send(
+        self,
+        conn: _Connection,
+        head: bytes,
+        stream: Any,
+        chunked: bool,
+        write_timeout: float | None,
+    ) -> None:
+        if isinstance(stream, httpx.ByteStream):
+            # A body held in memory (or none): one write together with the head.
+            body = b"".join([part async for part in stream])
+            if chunked:
+                body = (b"%x\r\n%b\r\n" % (len(body), body) if body else b"") + b"0\r\n\r\n"
+            conn.write(head + body)
+            await conn.drain(write_timeout)
+            conn.request_sent = True
+            return
+        conn.write(head)
+        try:
+            async for chunk in stream:
+                if not chunk:
+                    continue
+                if conn.headers_done:
+                    return  # the upstream answered already (e.g. 413): stop sending
+                conn.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
+                await conn.drain(write_timeout)
+            if chunked:
+                conn.write(b"0\r\n\r\n")
+                await conn.drain(write_timeout)
+            conn.request_sent = True
+        except httpx.WriteError:
+            # Servers may answer early and close (nginx's 413): read that answer if one came,
+            # as httpcore does.
+            if not conn.got_bytes:
+                raise
+
+    async def aclose(self) -> None:
+        self._closed = True
+        for conns in self._idle.values():
+            for conn in conns:
+                conn._close()
+        self._idle.clear()
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.cancel()
