@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from starlette.applications import Starlette
 from starlette.routing import Mount
+from starlette.types import ASGIApp, Lifespan, Receive, Scope, Send
 
 from .accesslog import AccessLog
 from .admin import create_admin_app
@@ -122,7 +123,7 @@ def create_app(
             await fakes.stop()
             await proxy.aclose()
 
-    app = Starlette(routes=[Mount("/", app=proxy)], lifespan=lifespan)
+    app = _ProxyStarlette(proxy, lifespan)
     app.state.holder = holder
     app.state.settings = settings
     app.state.reloader = reloader
@@ -133,6 +134,34 @@ def create_app(
     app.state.metrics = metrics
     app.state.draining = draining  # set when shutdown begins: /ping answers 503 from then on
     return app
+
+
+class _ProxyStarlette(Starlette):
+    """The Starlette app whose only route is the proxy, mounted at "/".
+
+    While nobody added middleware, HTTP and WebSocket requests go straight to the ProxyApp
+    (Starlette's error middleware and router cost ~20 µs a request, a fifth of the proxy's
+    CPU: docs/performance.md); lifespan still runs through Starlette. Middleware added with
+    `add_middleware` puts every request back through the full stack.
+    """
+
+    def __init__(self, proxy: ProxyApp, lifespan: Lifespan[Starlette]) -> None:
+        super().__init__(routes=[Mount("/", app=proxy)], lifespan=lifespan)
+        self._proxy = proxy
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        if self.user_middleware:
+            return stack
+        proxy = self._proxy
+
+        async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "lifespan":
+                await stack(scope, receive, send)
+            else:
+                await proxy(scope, receive, send)
+
+        return dispatch
 
 
 def _entrypoints(
