@@ -155,6 +155,16 @@ def _https_port(value: str) -> int | str | None:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _workers(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of processes") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError("at least 1 worker")
+    return n
+
+
 def _admin_port(value: str) -> int | None:
     if value.lower() in ("off", "none", "false"):
         return None
@@ -285,6 +295,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also start echo backends on every loopback endpoint the manifests name",
     )
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        metavar="N",
+        help="serve with N processes, each watching DIR (default 1); the admin and HTTPS "
+        "listeners run in the first",
+    )
+    # A worker of --workers N: serve the listening socket inherited as this descriptor.
+    serve.add_argument("--worker-fd", type=int, default=None, help=argparse.SUPPRESS)
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.add_argument(
         "--access-log",
@@ -381,6 +401,13 @@ def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if args.workers > 1 and args.worker_fd is None:
+        from .workers import run_workers
+
+        argv = getattr(args, "argv", None) or sys.argv[1:]
+        return run_workers(
+            argv, settings.host, settings.port, args.workers, settings.graceful_timeout
+        )
     app = create_app(settings, fake_backends=args.fake_backends)
     config = uvicorn.Config(
         app,
@@ -411,7 +438,10 @@ def _serve(args: argparse.Namespace) -> int:
     # graceful shutdown is a clean exit (0, what orchestrators expect); Ctrl-C keeps the
     # conventional 130 through KeyboardInterrupt.
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
-    server.run()
+    if args.worker_fd is not None:
+        server.run(sockets=[socket.socket(fileno=args.worker_fd)])
+    else:
+        server.run()
     return 0 if server.started else 1
 
 
@@ -475,6 +505,7 @@ def _explain(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for --workers' children
     try:
         if args.command == "serve":
             return _serve(args)

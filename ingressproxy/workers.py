@@ -1,0 +1,133 @@
+"""`serve --workers N`: N proxy processes sharing one listening socket, each watching the folder.
+
+Flow: cli -> run_workers(argv) binds the HTTP socket, starts N `ingressproxy serve ... --worker-fd
+FD` children (the same flags, so every setting reaches each worker exactly as given) and
+supervises them; each child serves the inherited socket with its own event loop, snapshot and
+reloader. The kernel spreads connections over the processes accepting on the socket.
+
+Only the first worker runs the admin listener, the HTTPS listener and --fake-backends (one
+process can own a port): its metrics count that worker's requests only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from types import FrameType
+
+__all__ = ["bind_listener", "run_workers", "worker_argv"]
+
+log = logging.getLogger("ingressproxy.workers")
+
+# Seconds to wait for the workers after forwarding SIGTERM before killing them; each drains
+# for up to --graceful-timeout itself.
+_STOP_MARGIN = 15.0
+# A worker that dies on its own is started again, at most once per this many seconds.
+_RESTART_PAUSE = 1.0
+
+
+def bind_listener(host: str, port: int) -> socket.socket:
+    """The listening socket every worker accepts on (SO_REUSEADDR, like uvicorn's)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def worker_argv(argv: Sequence[str], fd: int, first: bool) -> list[str]:
+    """The command line of one worker: the user's own flags, then ours (argparse keeps the
+    last value of a repeated flag). Workers after the first leave the admin and HTTPS ports
+    and the fake backends to the first."""
+    own = [a for a in argv if first or a != "--fake-backends"]
+    args = [sys.executable, "-m", "ingressproxy", *own, "--workers", "1", "--worker-fd", str(fd)]
+    if not first:
+        args += ["--admin-port", "off", "--https-port", "off"]
+    return args
+
+
+def run_workers(
+    argv: Sequence[str], host: str, port: int, workers: int, graceful_timeout: float = 0.0
+) -> int:
+    """Serve with `workers` processes until SIGTERM/SIGINT; SIGHUP reloads every worker.
+    `argv` is the `serve` command line as the user gave it; `graceful_timeout` is how long
+    each worker drains after SIGTERM."""
+    sock = bind_listener(host, port)
+    fd = sock.fileno()
+    bound = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    log.info("listening on http://%s:%d with %d worker processes", shown, bound, workers)
+    stop = threading.Event()
+    hup = threading.Event()
+    interrupted = False
+
+    def on_stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal interrupted
+        interrupted = interrupted or signum == signal.SIGINT
+        stop.set()
+
+    def on_hup(signum: int, frame: FrameType | None) -> None:
+        hup.set()
+        stop.set()  # wakes the loop below; it tells hup from a real stop
+
+    def start(i: int) -> subprocess.Popen[bytes]:
+        # A session of its own: a terminal's Ctrl-C reaches the supervisor only, which passes
+        # it on once (uvicorn takes a second SIGINT as "exit now, do not drain").
+        return subprocess.Popen(
+            worker_argv(argv, fd, i == 0), pass_fds=(fd,), start_new_session=True
+        )
+
+    signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGINT, on_stop)
+    signal.signal(signal.SIGHUP, on_hup)
+    procs = [start(i) for i in range(workers)]
+    started = [time.monotonic()] * workers
+    try:
+        while True:
+            stop.wait(0.5)  # a supervisor's poll: notices dead workers within half a second
+            if hup.is_set():
+                hup.clear()
+                stop.clear()
+                for p in procs:
+                    if p.poll() is None:
+                        p.send_signal(signal.SIGHUP)
+            if stop.is_set():
+                break
+            for i, p in enumerate(procs):
+                code = p.poll()
+                if code is not None and time.monotonic() - started[i] >= _RESTART_PAUSE:
+                    log.error(
+                        "worker %d (pid %d) exited with %s; starting it again", i, p.pid, code
+                    )
+                    procs[i] = start(i)
+                    started[i] = time.monotonic()
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT if interrupted else signal.SIGTERM)
+        deadline = time.monotonic() + _STOP_MARGIN + graceful_timeout
+        for p in procs:
+            try:
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        sock.close()
+    return 130 if interrupted else 0
+
+
+if os.name != "posix":  # pragma: no cover
+    raise ImportError("--workers needs a POSIX system (inherited sockets, signals)")

@@ -1,0 +1,156 @@
+"""`serve --workers N` as a user runs it: one supervisor, N worker processes on one socket."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ingressproxy.workers import worker_argv
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+WAIT = 30.0
+HOST = {"Host": "api.imagemanager.io"}
+
+
+class Supervisor:
+    """`python -m ingressproxy serve ... --workers N` with its log read on a thread."""
+
+    def __init__(self, *args: str) -> None:
+        self.p = subprocess.Popen(
+            [sys.executable, "-m", "ingressproxy", "serve", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.p.stdout is not None
+        for line in self.p.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def expect(self, pattern: str) -> re.Match[str]:
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + WAIT
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                continue
+            self.seen.append(line)
+            m = rx.search(line)
+            if m:
+                return m
+        raise AssertionError(f"no line matching {pattern!r}; got:\n" + "\n".join(self.seen))
+
+    def workers(self) -> list[int]:
+        """The pids of the supervisor's children (its workers)."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    stat = (entry / "stat").read_text()
+                except OSError:
+                    continue
+                if int(stat[stat.rindex(")") + 2 :].split()[1]) == self.p.pid:
+                    found.append(int(entry.name))
+        return found
+
+
+@pytest.fixture
+def supervisors() -> Iterator[list[Supervisor]]:
+    started: list[Supervisor] = []
+    yield started
+    for s in started:
+        if s.p.poll() is None:
+            s.p.send_signal(signal.SIGTERM)
+            try:
+                s.p.wait(timeout=WAIT)
+            except subprocess.TimeoutExpired:
+                s.p.kill()
+                s.p.wait(timeout=WAIT)
+
+
+def _all_answer(port: int, n: int = 20) -> list[int]:
+    statuses = []
+    for _ in range(n):
+        # A new connection each time, so the kernel may hand it to either worker.
+        with httpx.Client(trust_env=False, timeout=10) as client:
+            r = client.get(f"http://127.0.0.1:{port}/labeling", headers=HOST)
+            statuses.append(r.status_code)
+    return statuses
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc for the worker processes")
+def test_two_workers_serve_reload_survive_a_crash_and_stop(
+    supervisors: list[Supervisor],
+) -> None:
+    sup = Supervisor(
+        str(EXAMPLES / "imagemanager"), "--port", "0", "--admin-port", "0", "--https-port",
+        "off", "--fake-backends", "--workers", "2", "--access-log", "off",
+    )  # fmt: skip
+    supervisors.append(sup)
+    port = int(sup.expect(r"listening on http://127\.0\.0\.1:(\d+) with 2 worker").group(1))
+    # Each worker loads the folder itself; only the first runs the admin listener.
+    sup.expect(r"config generation=1 .*errors=0")
+    sup.expect(r"config generation=1 .*errors=0")
+    sup.expect(r"Application startup complete")
+    sup.expect(r"Application startup complete")
+    assert len(sup.workers()) == 2
+    assert _all_answer(port) == [200] * 20
+    assert sum("admin listening" in line for line in sup.seen) <= 1
+
+    # SIGHUP reaches every worker: each reloads.
+    sup.p.send_signal(signal.SIGHUP)
+    sup.expect(r"config generation=2 ")
+    sup.expect(r"config generation=2 ")
+
+    # A worker that dies is replaced; the other keeps serving meanwhile.
+    victim = max(sup.workers())
+    os.kill(victim, signal.SIGKILL)
+    sup.expect(rf"worker \d \(pid {victim}\) exited with -9; starting it again")
+    sup.expect(r"Application startup complete")
+    assert victim not in sup.workers() and len(sup.workers()) == 2
+    assert _all_answer(port, 5) == [200] * 5
+
+    workers = sup.workers()
+    sup.p.send_signal(signal.SIGTERM)
+    assert sup.p.wait(timeout=WAIT) == 0
+    for pid in workers:
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
+
+
+def test_worker_command_lines_keep_the_users_flags_and_leave_ports_to_the_first() -> None:
+    argv = ["serve", "dir", "--fake-backends", "--admin-port", "9100", "--workers", "3"]
+    first = worker_argv(argv, 7, first=True)
+    other = worker_argv(argv, 7, first=False)
+    assert first[-8:] == [*argv[2:], "--workers", "1", "--worker-fd", "7"][-8:]
+    assert "--fake-backends" in first and "--fake-backends" not in other
+    # argparse keeps the last value: the other workers run without admin or HTTPS listeners.
+    assert other[-4:] == ["--admin-port", "off", "--https-port", "off"]
+
+
+def test_workers_must_be_at_least_one() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "ingressproxy", "serve", "dir", "--workers", "0"],
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "at least 1 worker" in done.stderr
