@@ -27,6 +27,7 @@ from .model import (
     Severity,
     Source,
 )
+from .paths import BadPath, canonical_rule_path
 from .routetable import (
     DEFAULT_PRIORITY,
     Backend,
@@ -263,17 +264,27 @@ def _collect(ing: Ingress, ctx: _Context, out: _Collected) -> None:
             order += 1
             if backend is None:
                 continue
+            # Requests are matched in canonical form (paths.canonicalize), so the rule must be
+            # too: `/%7Euser` must match a request for `/~user`.
+            try:
+                path = canonical_rule_path(path_rule.path)
+            except BadPath as exc:
+                msg = f'path "{path_rule.path}" can never match a request: {exc}'
+                ctx.diags.append(
+                    _diag(ing, "unmatchable-path", msg, f"{path_rule.field}.path", Severity.ERROR)
+                )
+                continue
             matcher = _matcher(path_rule.path_type, sem)
             route = Route(
                 ingress=ing.ref,
                 source=ing.meta.source_of(path_rule.field),
                 field=path_rule.field,
                 host=rule.host,
-                path=path_rule.path,
+                path=path,
                 path_type=path_rule.path_type,
                 backend=backend,
                 matcher=None if matcher is _default_matcher(path_rule.path_type) else matcher,
-                priority=_priority(sem, rule.host, path_rule.path, path_rule.path_type),
+                priority=_priority(sem, rule.host, path, path_rule.path_type),
             )
             if sem.skip_unusable_backends and _unusable(backend):
                 out.skipped[rule.host].append(route)

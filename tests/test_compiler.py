@@ -784,3 +784,27 @@ def test_diagnostics_are_sorted() -> None:
     r = compile_(*_conflict_set())
     assert list(r.diagnostics) == sorted(r.diagnostics, key=Diagnostic.sort_key)
     assert len(set(r.diagnostics)) == len(r.diagnostics)
+
+
+# --------------------------------------------------------------------------- canonical rule paths
+
+
+def test_rule_paths_are_stored_canonical_so_requests_can_match_them() -> None:
+    r = compile_(
+        ingress(
+            "a",
+            rules=[
+                ("a.example", [("/%7euser", PREFIX, to("web")), ("/caf%c3%a9", EXACT, to("x"))])
+            ],
+        )
+    )
+    assert route_at(r, "a.example", "/~user/docs").path == "/~user"
+    assert route_at(r, "a.example", "/caf%C3%A9").path == "/caf%C3%A9"
+
+
+def test_a_rule_path_no_request_can_equal_is_an_error_not_a_dead_rule() -> None:
+    r = compile_(ingress("a", rules=[("a.example", [("/a\\b", IMPL, to("web"))])]))
+    d = only(r, "unmatchable-path")
+    assert d.severity is Severity.ERROR
+    assert d.field == "spec.rules[0].http.paths[0].path"
+    assert r.table.match("a.example", "/a").route is None
