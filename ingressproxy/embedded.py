@@ -34,9 +34,11 @@ class EmbeddedServer:
         ssl: SSLContext | None = None,
         proxy_headers: bool = True,
         date_header: bool = True,
+        http: type[asyncio.Protocol] | str = "auto",
     ) -> None:
         """`ssl`: serve TLS with this context (the HTTPS listener's, which picks a certificate
-        per SNI name); `proxy_headers` / `date_header` as uvicorn.Config takes them."""
+        per SNI name); `proxy_headers` / `date_header` / `http` (a protocol class, e.g.
+        guard.guarded_protocol's) as uvicorn.Config takes them."""
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -58,6 +60,7 @@ class EmbeddedServer:
             server_header=False,
             proxy_headers=proxy_headers,
             date_header=date_header,
+            http=http,
         )
         if ssl is not None:
             # uvicorn makes a context only from certificate files; serve() keeps a loaded

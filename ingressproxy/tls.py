@@ -22,6 +22,7 @@ from starlette.types import ASGIApp
 
 from .certs import Certificate, CertificateError, CertOrigin, load_key_pair
 from .embedded import EmbeddedServer
+from .guard import RequestLimits, guarded_protocol
 from .settings import HTTPS_AUTO, Settings, SettingsError
 from .snapshot import Snapshot, SnapshotHolder
 
@@ -212,6 +213,7 @@ class HTTPSListener:
         host: str,
         port: int,
         fallback: Certificate,
+        limits: RequestLimits | None = None,
     ) -> None:
         self.host = host
         self.selector = SNISelector(holder, fallback)
@@ -224,6 +226,8 @@ class HTTPSListener:
             ssl=self.selector.context,
             proxy_headers=False,
             date_header=False,
+            # The same head limits and deadlines as the plain listener (guard.py).
+            http="auto" if limits is None else guarded_protocol(limits),
         )
         self.port = self.server.port
 
@@ -258,7 +262,9 @@ def start_https(app: ASGIApp, settings: Settings, holder: SnapshotHolder) -> HTT
             )
         return None
     fallback = default_certificate(settings)
-    listener = HTTPSListener(app, holder, settings.https_host, port, fallback)
+    listener = HTTPSListener(
+        app, holder, settings.https_host, port, fallback, RequestLimits.from_settings(settings)
+    )
     listener.start()
     origin = {
         CertOrigin.GENERATED: "self-signed, generated at start",

@@ -650,3 +650,19 @@ def test_admin_lists_certificates_without_key_material(
     assert "PRIVATE KEY" not in text
     assert all(c["notAfter"] and c["names"] for c in certs), certs[0]
     assert any(c["role"] == "sni" for c in certs)
+
+
+def test_https_listener_enforces_the_same_head_limits(
+    pods: Cluster, leaves: dict[str, trustme.LeafCert], ca: trustme.CA, tmp_path: Path
+) -> None:
+    folder = pods.write(tmp_path / "m", extra=secrets(leaves))
+    with run_proxy(folder, https_port=0, max_headers=10) as served, https_client(ca) as client:
+        port = https_port(served)
+        assert https_get(client, port, "alpha.example").status_code == 200
+        many = {f"x-h{i}": "v" for i in range(20)}
+        r = client.get(
+            f"https://127.0.0.1:{port}/",
+            headers={"Host": "alpha.example", **many},
+            extensions={"sni_hostname": "alpha.example"},
+        )
+        assert r.status_code == 431
