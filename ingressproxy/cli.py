@@ -291,6 +291,12 @@ def build_parser() -> argparse.ArgumentParser:
         "also INGRESSPROXY_POLL=1",
     )
     serve.add_argument(
+        "--debug-headers",
+        action="store_true",
+        help="add X-Ingressproxy-Route to each proxied response: the Ingress rule and endpoint "
+        "used (also INGRESSPROXY_DEBUG_HEADERS=1)",
+    )
+    serve.add_argument(
         "--fake-backends",
         action="store_true",
         help="also start echo backends on every loopback endpoint the manifests name",
@@ -366,6 +372,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         trusted_proxies=parse_networks(args.trusted_proxies, "--trusted-proxies"),
         allow_external_name=args.allow_external_name,
         flavor=args.flavor,
+        debug_headers=args.debug_headers
+        or os.environ.get("INGRESSPROXY_DEBUG_HEADERS", "").lower() in ("1", "true", "yes", "on"),
         poll=args.poll or env_poll,
         connect_timeout=args.connect_timeout,
         read_timeout=args.read_timeout,

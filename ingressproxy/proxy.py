@@ -114,6 +114,7 @@ class ProxyApp:
         # The TLS listener's port once it is up (app lifespan): HTTPS redirects point there.
         self.https_port: int | None = None
         self._redirect_to_https = settings.redirect_to_https
+        self._debug_headers = settings.debug_headers
 
     async def startup(self) -> None:
         self._forwarder.start()
@@ -270,6 +271,8 @@ class ProxyApp:
                 await body.prime()
             upstream = await self._exchange(method, backend, target, head, body, scope, note)
             reply = self._rewriter.response(upstream.headers, upstream.status)
+            if self._debug_headers:
+                reply.headers.append((DEBUG_HEADER, _debug_value(route, upstream.endpoint)))
             if reply.ambiguous:
                 raise UpstreamProtocolError(
                     f"{upstream.endpoint} sent both Content-Length and Transfer-Encoding"
@@ -723,3 +726,19 @@ def _same_host(address: str, listen: str) -> bool:
         return True
     # A wildcard listener (0.0.0.0, ::) also answers on every loopback address.
     return b.is_unspecified and (a.is_loopback or a.is_unspecified)
+
+
+# `serve --debug-headers`: which Ingress rule and endpoint answered ("why did my request go
+# there?", the question `explain` answers offline).
+DEBUG_HEADER = b"x-ingressproxy-route"
+
+
+def _debug_value(route: Route, endpoint: Endpoint) -> bytes:
+    rule = (
+        "spec.defaultBackend"
+        if route.path is None
+        else f"{route.field} {route.path_type} {route.host or '*'}{route.path}"
+    )
+    ingress = f"{route.ingress.namespace}/{route.ingress.name}"
+    text = f"{ingress} {rule} -> {route.backend.key} {endpoint}"
+    return text.encode("latin-1", "replace")

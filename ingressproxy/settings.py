@@ -78,6 +78,7 @@ class Settings:
     trusted_proxies: tuple[IPNetwork, ...] = ()
     allow_external_name: bool = False
     flavor: Flavor = Flavor.SPEC  # whose routing semantics to follow (flavors.py)
+    debug_headers: bool = False  # X-Ingressproxy-Route on each proxied response
     poll: bool = False  # watch by polling (bind mounts, network filesystems)
     connect_timeout: float = 5.0
     read_timeout: float = 60.0
@@ -147,6 +148,7 @@ class Settings:
             ),
             allow_external_name=flag("ALLOW_EXTERNAL_NAME"),
             flavor=_flavor(get("FLAVOR")),
+            debug_headers=flag("DEBUG_HEADERS"),
             poll=flag("POLL"),
             connect_timeout=num("CONNECT_TIMEOUT", 5.0),
             read_timeout=num("READ_TIMEOUT", 60.0),

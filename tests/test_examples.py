@@ -155,3 +155,24 @@ def test_scale_to_zero(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None
     # docs/routing.md: the log has a line like Traefik's "Skipping service: ...".
     skipped = [m for m in caplog.messages if m.startswith("Skipping service")]
     assert any("serviceName=image-text-extraction" in m for m in skipped), caplog.messages
+
+
+def test_debug_headers_name_the_rule_and_endpoint() -> None:
+    """`serve --debug-headers`: one header per proxied response saying which Ingress rule and
+    endpoint answered."""
+    with run_proxy(EXAMPLES / "imagemanager", fake_backends=True, debug_headers=True) as served:
+        r = served.get("/search/x", host="api.imagemanager.io")
+        assert r.status_code == 200
+        pod = echo(r)
+        route = r.headers.get_list("x-ingressproxy-route")
+        assert len(route) == 1
+        assert route[0].startswith(
+            "imagemanager/imagemanager-services spec.rules[0].http.paths[1] Prefix "
+            "api.imagemanager.io/search -> imagemanager/image-search:http 127.0.2."
+        ), route
+        assert route[0].endswith(":8080")
+        assert pod.service == "image-search"
+    with run_proxy(EXAMPLES / "imagemanager", fake_backends=True) as served:
+        assert (
+            "x-ingressproxy-route" not in served.get("/search", host="api.imagemanager.io").headers
+        )
