@@ -34,8 +34,9 @@ Headers = list[tuple[bytes, bytes]]
 
 # Read from the upstream up to this much ahead of what the client has taken, then pause
 # reading: a slow client slows the upstream instead of filling our memory (back-pressure).
-_HIGH_WATER = 1 << 20
-_LOW_WATER = 1 << 18
+# About one of uvloop's 256 KiB reads; 1 MiB measured ~10% slower for 1 MiB bodies (cache).
+_HIGH_WATER = 1 << 18
+_LOW_WATER = 1 << 16
 
 # httpcore's wording (its _async/http11.py), which forward_http recognises as "closed before
 # responding" (retryable for idempotent requests).
