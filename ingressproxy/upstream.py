@@ -44,6 +44,10 @@ _NO_RESPONSE = "Server disconnected without sending a response."
 _INCOMPLETE = "peer closed connection without sending complete message body"
 
 
+class _OutOfStep(Exception):
+    """Stops the parser at bytes after a complete response (see on_message_begin)."""
+
+
 class _Connection(asyncio.Protocol):
     """One upstream connection and the state of the exchange in progress on it.
 
@@ -98,7 +102,8 @@ class _Connection(asyncio.Protocol):
         except HttpParserError as exc:
             # A callback's own error (an unasked 101) arrives as the parser error's context.
             reason = exc.__context__ if exc.__context__ is not None else exc
-            self._fail(httpx.RemoteProtocolError(f"invalid response from upstream: {reason}"))
+            if not isinstance(reason, _OutOfStep):
+                self._fail(httpx.RemoteProtocolError(f"invalid response from upstream: {reason}"))
             self._close()
 
     def eof_received(self) -> bool | None:
@@ -134,6 +139,12 @@ class _Connection(asyncio.Protocol):
             drained.set_result(None)
 
     # ------------------------------------------------------------- parser callbacks
+
+    def on_message_begin(self) -> None:
+        if self.headers_done:
+            # A second response to one request (in the same packet as the first): the
+            # connection is out of step; the first response stands, the connection goes.
+            raise _OutOfStep
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name, value))

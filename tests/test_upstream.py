@@ -327,3 +327,17 @@ def test_expired_idle_connections_are_not_reused() -> None:
             await transport.aclose()
 
     run(main())
+
+
+def test_bytes_after_a_complete_response_retire_the_connection() -> None:
+    async def main() -> None:
+        ref: list[Upstream] = []
+        async with Upstream(answer(OK + b"HTTP/1.1 200 OK\r\n", ref)) as up:
+            ref.append(up)
+            transport = UpstreamTransport()
+            assert (await fetch(transport, request(up.port)))[2] == b"hello"
+            assert (await fetch(transport, request(up.port)))[2] == b"hello"
+            assert up.connections == 2
+            await transport.aclose()
+
+    run(main())
