@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 EXAMPLE ?= examples/imagemanager
 PORT ?= 8080
 
-.PHONY: install check test bench run docs clean
+.PHONY: install check test bench bench-reload run docs clean
 
 install: $(STAMP)
 
@@ -30,7 +30,11 @@ docs: $(STAMP)
 test: check
 	$(BIN)/pytest -q
 
+# Needs wrk, nginx and haproxy (apt-get install wrk nginx haproxy); docs/performance.md.
 bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py --json benchmarks/results/proxy.json
+
+bench-reload: $(STAMP)
 	$(BIN)/python benchmarks/reload.py --json benchmarks/results/reload.json
 
 run: $(STAMP)
