@@ -1,17 +1,16 @@
 """The catch-all raw ASGI app: read the snapshot once, match, forward, map errors to statuses.
 
 Flow: uvicorn (or Starlette's Mount("/")) -> ProxyApp -> paths / headers / balancer ->
-forward_http (forward_ws for WebSockets) -> upstream, and the upstream's response streamed
-back unchanged but for hop-by-hop headers. Runs standalone under uvicorn too (it answers
-lifespan itself then). Failure handling (retries, passive health, limits) is described in
-docs/reliability.md.
+forward_http (proxy_ws, then forward_ws, for WebSockets) -> upstream, and the upstream's
+response streamed back unchanged but for hop-by-hop headers. Runs standalone under uvicorn
+too (it answers lifespan itself then). Failure handling (retries, passive health, limits) is
+described in docs/reliability.md.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import time
 from urllib.parse import quote
@@ -30,16 +29,25 @@ from .errors import (
     UpstreamLoop,
     UpstreamProtocolError,
 )
+from .exchange import (
+    CONNECT_RETRIES,
+    DEBUG_HEADER,
+    PATH_SAFE,
+    ClientWatch,
+    OwnAddress,
+    debug_value,
+    request_id,
+)
 from .forward_http import EMPTY_BODY, HTTPForwarder, RequestBody, UpstreamResponse
-from .forward_ws import UpstreamRefused, UpstreamWebSocket, WebSocketForwarder
 from .headers import HeaderRewriter, RequestHead, ResponseHead
 from .observe import RequestObserver, RequestRecord, error_kind
 from .paths import BadPath, canonicalize
+from .proxy_ws import WebSocketProxy
 from .routetable import Backend, Endpoint, Route, RouteTable, normalize_host
 from .settings import Settings
 from .snapshot import SnapshotHolder
 
-__all__ = ["PROXY_UVICORN_OPTIONS", "ProxyApp"]
+__all__ = ["DEBUG_HEADER", "PROXY_UVICORN_OPTIONS", "ProxyApp"]
 
 log = logging.getLogger("ingressproxy.proxy")
 
@@ -51,20 +59,10 @@ PROXY_UVICORN_OPTIONS: dict[str, bool] = {
     "date_header": False,
 }
 
-# Characters left alone when re-quoting a decoded scope["path"] (servers without raw_path).
-_PATH_SAFE = "/:@!$&'()*+,;=~"
-
 # RFC 9110 9.2.2: methods whose repetition has the same effect as one request. Only these are
 # retried after a connection closed before any response byte (nginx: proxy_next_upstream
 # non_idempotent is off by default).
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
-# A failed connect (nothing sent) is retried on at most this many other endpoints, all within
-# one --connect-timeout from the first try (nginx's proxy_next_upstream_tries/_timeout).
-_CONNECT_RETRIES = 2
-# A request still waiting after this long starts watching for the client leaving, so a stalled
-# upstream is cancelled well within a second of a disconnect; quicker exchanges never pay for
-# the watcher task (Starlette's per-response listener costs ~25%, PERF-NOTES.md).
-_WATCH_AFTER = 0.25
 
 
 # uvicorn's websockets-sansio protocol logs this at ERROR after every handshake answered with
@@ -102,11 +100,13 @@ class ProxyApp:
         self.open_requests = 0  # HTTP requests in flight, counted only when observed
         self._rewriter = HeaderRewriter(settings.trusted_proxies, settings.server_header)
         self._balancer = balancer if balancer is not None else Balancer()
-        self._ws = WebSocketForwarder(settings)
         self._max_body_size = settings.max_body_size
         self._body_timeout = settings.body_timeout or None
         self._connect_timeout = settings.connect_timeout
-        self._own = _OwnAddress(settings.host, settings.port)
+        self._own = OwnAddress(settings.host, settings.port)
+        self._websocket = WebSocketProxy(
+            holder, settings, rewriter=self._rewriter, balancer=self._balancer, own=self._own
+        )
         logging.getLogger("uvicorn.error").addFilter(_not_aborted)  # idempotent
         self._forwarder = forwarder if forwarder is not None else HTTPForwarder(settings)
         # (generation, backend key, ingress) already logged as unavailable: once per reload.
@@ -189,7 +189,7 @@ class ProxyApp:
         raw_path = scope.get("raw_path")
         try:
             path = canonicalize(
-                raw_path if raw_path is not None else quote(scope["path"], safe=_PATH_SAFE)
+                raw_path if raw_path is not None else quote(scope["path"], safe=PATH_SAFE)
             )
             head = self._rewriter.request(
                 scope["headers"],
@@ -259,11 +259,11 @@ class ProxyApp:
         if query:
             target += b"?" + query
         if note is not None:
-            note.request_id = _request_id(head.headers)
+            note.request_id = request_id(head.headers)
         body: RequestBody | None = None
         if head.has_body:
             body = RequestBody(receive, max_size=limit, idle_timeout=self._body_timeout)
-        watch = _ClientWatch(receive, body)
+        watch = ClientWatch(receive, body)
         upstream: UpstreamResponse | None = None
         responding = False
         try:
@@ -272,7 +272,7 @@ class ProxyApp:
             upstream = await self._exchange(method, backend, target, head, body, scope, note)
             reply = self._rewriter.response(upstream.headers, upstream.status)
             if self._debug_headers:
-                reply.headers.append((DEBUG_HEADER, _debug_value(route, upstream.endpoint)))
+                reply.headers.append((DEBUG_HEADER, debug_value(route, upstream.endpoint)))
             if reply.ambiguous:
                 raise UpstreamProtocolError(
                     f"{upstream.endpoint} sent both Content-Length and Transfer-Encoding"
@@ -329,7 +329,7 @@ class ProxyApp:
         """Send the request to an endpoint of `backend`, retrying only where it is safe.
 
         A connect failure (nothing sent) moves on to another endpoint, for any method, at
-        most _CONNECT_RETRIES times within one --connect-timeout. A connection closed before
+        most CONNECT_RETRIES times within one --connect-timeout. A connection closed before
         any response byte is retried once, for idempotent requests whose body can be sent
         again. Nothing is retried once a response has started.
         """
@@ -364,7 +364,7 @@ class ProxyApp:
                     left = self._connect_timeout - (time.monotonic() - started)
                     following = (
                         balancer.pick_other(backend, tried)
-                        if len(tried) <= _CONNECT_RETRIES and left > 0
+                        if len(tried) <= CONNECT_RETRIES and left > 0
                         else None
                     )
                     if following is not None:
@@ -386,7 +386,7 @@ class ProxyApp:
             return upstream
 
     async def _relay(
-        self, upstream: UpstreamResponse, reply: ResponseHead, send: Send, watch: _ClientWatch
+        self, upstream: UpstreamResponse, reply: ResponseHead, send: Send, watch: ClientWatch
     ) -> None:
         """Stream the upstream's response to the client, one ASGI message per chunk.
 
@@ -463,129 +463,7 @@ class ProxyApp:
         await send({"type": "http.response.start", "status": status, "headers": head.headers})
         await send({"type": "http.response.body", "body": body, "more_body": False})
 
-    # ------------------------------------------------------------------ websocket, lifespan
-
-    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Proxy a WebSocket: the same routing and header rules as HTTP, then forward_ws.
-
-        Everything that goes wrong before the upstream accepts is answered as an HTTP response
-        (uvicorn's websocket.http.response extension), never as a 101 followed by a close.
-        """
-        message = await receive()
-        if message["type"] != "websocket.connect":
-            return
-        snapshot = self._holder.current  # once: a reload never cuts an open WebSocket
-        client = scope.get("client")
-        server = scope.get("server")
-        raw_path = scope.get("raw_path")
-        try:
-            path = canonicalize(
-                raw_path if raw_path is not None else quote(scope["path"], safe=_PATH_SAFE)
-            )
-            head = self._rewriter.request(
-                scope["headers"],
-                client=client[0] if client else None,
-                scheme=scope.get("scheme", "ws"),
-                server_port=server[1] if server else None,
-            )
-        except (BadPath, BadRequest) as exc:
-            await self._ws_answer(scope, send, 400, f"400 Bad Request: {exc}\n")
-            return
-        if head.host is None:
-            await self._ws_answer(scope, send, 400, "400 Bad Request: missing Host header\n")
-            return
-        host = normalize_host(head.host.decode("latin-1"))
-        secure = scope.get("scheme") == "wss"
-        table = snapshot.entrypoints.table(snapshot.table, secure)
-        route = table.match(host, path).route
-        if route is None:
-            await self._ws_answer(scope, send, 404, f'no route for host "{host}" path "{path}"\n')
-            return
-        backend = route.backend
-        if backend.error is not None or not backend.endpoints:
-            reason = backend.error or "no endpoints found"
-            text = f"service {backend.key} is unavailable: {reason}\n"
-            await self._ws_answer(scope, send, 503, text)
-            return
-        query: bytes = scope.get("query_string", b"")
-        target = path + ("?" + query.decode("latin-1") if query else "")
-        try:
-            upstream = await self._ws_open(backend, target, head, scope)
-        except UpstreamRefused as exc:
-            log.info("upstream %s: %s", backend.key, exc)
-            await self._ws_answer(scope, send, exc.status, "", exc.headers, exc.body)
-            return
-        except UpstreamError as exc:
-            log.warning("upstream %s for WebSocket %s: %s", backend.key, path, exc)
-            await self._ws_answer(scope, send, exc.status, f"{exc.status} {exc.public}\n")
-            return
-        await send(
-            {
-                "type": "websocket.accept",
-                "subprotocol": upstream.subprotocol,
-                "headers": upstream.headers,
-            }
-        )
-        code, reason = await upstream.relay(receive, send)
-        log.debug("WebSocket %s to %s closed: %d %s", path, upstream.endpoint, code, reason)
-
-    async def _ws_open(
-        self, backend: Backend, target: str, head: RequestHead, scope: Scope
-    ) -> UpstreamWebSocket:
-        """forward_ws.open with the HTTP path's connect retries and passive health."""
-        balancer = self._balancer
-        server = scope.get("server")
-        subprotocols: list[str] = scope.get("subprotocols") or []
-        endpoint = balancer.pick(backend)
-        tried: list[Endpoint] = []
-        while True:
-            try:
-                if self._own.is_self(endpoint, server):
-                    raise UpstreamLoop(f"{endpoint} is this proxy's own listen address")
-                upstream = await self._ws.open(endpoint, target, head.headers, subprotocols)
-            except UpstreamError as exc:
-                if exc.nothing_sent:
-                    balancer.connect_failed(endpoint)
-                    tried.append(endpoint)
-                    following = (
-                        balancer.pick_other(backend, tried)
-                        if len(tried) <= _CONNECT_RETRIES
-                        else None
-                    )
-                    if following is not None:
-                        endpoint = following
-                        continue
-                raise
-            balancer.connect_succeeded(endpoint)
-            return upstream
-
-    async def _ws_answer(
-        self,
-        scope: Scope,
-        send: Send,
-        status: int,
-        text: str,
-        headers: list[tuple[bytes, bytes]] | None = None,
-        body: bytes | None = None,
-    ) -> None:
-        """An HTTP answer to a WebSocket handshake (or close 1011 where the server cannot)."""
-        if "websocket.http.response" not in (scope.get("extensions") or {}):
-            await send({"type": "websocket.close", "code": 1011})
-            return
-        if body is None:
-            body = text.encode("utf-8", "replace")
-        if headers is None:
-            headers = [(b"content-type", b"text/plain; charset=utf-8")]
-        fields = [(n, v) for n, v in headers if n.lower() != b"content-length"]
-        fields.append((b"content-length", str(len(body)).encode("ascii")))
-        head = self._rewriter.response(fields)
-        start: Message = {
-            "type": "websocket.http.response.start",
-            "status": status,
-            "headers": head.headers,
-        }
-        await send(start)
-        await send({"type": "websocket.http.response.body", "body": body})
+    # ------------------------------------------------------------------ lifespan
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         """Only reached when run without Starlette (which handles lifespan itself)."""
@@ -630,115 +508,3 @@ class _Note:
         self.endpoint: Endpoint | None = None
         self.request_id: str | None = None
         self.upstream_error: str | None = None
-
-
-def _request_id(headers: list[tuple[bytes, bytes]]) -> str | None:
-    # The rewriter appends X-Request-Id last; search from the end.
-    for name, value in reversed(headers):
-        if name == b"x-request-id":
-            return value.decode("latin-1")
-    return None
-
-
-class _ClientWatch:
-    """Cancels the request's task when the client goes away mid-exchange (uvicorn's send()
-    drops data silently once the client is gone, and a stalled upstream would otherwise hold
-    the request until --read-timeout).
-
-    A request still running after _WATCH_AFTER starts one task reading `receive` (only once the
-    body is fully read: until then RequestBody sees a disconnect itself). `gone` tells the
-    request that a CancelledError is ours to turn into a 499.
-    """
-
-    __slots__ = ("_body", "_receive", "_task", "_timer", "_watcher", "active", "gone")
-
-    def __init__(self, receive: Receive, body: RequestBody | None) -> None:
-        self._receive = receive
-        self._body = body
-        self._task = asyncio.current_task()
-        self._watcher: asyncio.Task[None] | None = None
-        self.active = True
-        self.gone = False
-        self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
-            _WATCH_AFTER, self._start
-        )
-
-    def _start(self) -> None:
-        if not self.active:
-            return
-        loop = asyncio.get_running_loop()
-        if self._body is not None and not self._body.done:
-            self._timer = loop.call_later(_WATCH_AFTER, self._start)
-            return
-        self._timer = None
-        self._watcher = loop.create_task(self._watch())
-
-    async def _watch(self) -> None:
-        receive = self._receive
-        while (await receive())["type"] != "http.disconnect":
-            pass
-        # Single-threaded: while `active`, the request is suspended inside its exchange, where
-        # it catches the CancelledError.
-        if self.active and self._task is not None:
-            self.gone = True
-            self._task.cancel()
-
-    def stop(self) -> None:
-        """The response is (about to be) complete: nothing to watch any more."""
-        self.active = False
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if self._watcher is not None:
-            # Not awaited: awaiting a cancelled task here could swallow our own cancellation.
-            self._watcher.cancel()
-            self._watcher = None
-
-
-class _OwnAddress:
-    """Endpoints that are this proxy's own listener: forwarding there would loop until the
-    connection pool ran dry. Checked against the configured --host/--port and the address
-    each connection actually arrived on (scope["server"], which knows the bound port)."""
-
-    __slots__ = ("_host", "_port")
-
-    def __init__(self, host: str, port: int) -> None:
-        self._host = host
-        self._port = port
-
-    def is_self(self, endpoint: Endpoint, server: tuple[str, int] | None) -> bool:
-        port = endpoint.port  # two int comparisons in the common case
-        if port == self._port and _same_host(endpoint.address, self._host):
-            return True
-        return server is not None and port == server[1] and _same_host(endpoint.address, server[0])
-
-
-def _same_host(address: str, listen: str) -> bool:
-    """Whether connecting to `address` reaches a socket listening on `listen`."""
-    if address.lower() == "localhost":
-        address = "127.0.0.1"
-    try:
-        a = ipaddress.ip_address(address.strip("[]"))
-        b = ipaddress.ip_address(listen.strip("[]"))
-    except ValueError:
-        return address.lower() == listen.lower()
-    if a == b:
-        return True
-    # A wildcard listener (0.0.0.0, ::) also answers on every loopback address.
-    return b.is_unspecified and (a.is_loopback or a.is_unspecified)
-
-
-# `serve --debug-headers`: which Ingress rule and endpoint answered ("why did my request go
-# there?", the question `explain` answers offline).
-DEBUG_HEADER = b"x-ingressproxy-route"
-
-
-def _debug_value(route: Route, endpoint: Endpoint) -> bytes:
-    rule = (
-        "spec.defaultBackend"
-        if route.path is None
-        else f"{route.field} {route.path_type} {route.host or '*'}{route.path}"
-    )
-    ingress = f"{route.ingress.namespace}/{route.ingress.name}"
-    text = f"{ingress} {rule} -> {route.backend.key} {endpoint}"
-    return text.encode("latin-1", "replace")
