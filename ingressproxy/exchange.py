@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+from urllib.parse import quote
 
-from starlette.types import Receive
+from starlette.types import Receive, Scope
 
 from .forward_http import RequestBody
+from .headers import HeaderRewriter, RequestHead
+from .paths import canonicalize
 from .routetable import Endpoint, Route
 
 __all__ = [
@@ -20,6 +23,7 @@ __all__ = [
     "ClientWatch",
     "OwnAddress",
     "debug_value",
+    "read_request",
     "request_id",
 ]
 
@@ -37,6 +41,24 @@ _WATCH_AFTER = 0.25
 # `serve --debug-headers`: which Ingress rule and endpoint answered ("why did my request go
 # there?", the question `explain` answers offline).
 DEBUG_HEADER = b"x-ingressproxy-route"
+
+
+def read_request(
+    scope: Scope, rewriter: HeaderRewriter, default_scheme: str
+) -> tuple[str, RequestHead]:
+    """The canonical path (matched and forwarded) and the rewritten head of an HTTP or
+    WebSocket request. Raises paths.BadPath or errors.BadRequest (both answered 400)."""
+    raw_path = scope.get("raw_path")
+    client = scope.get("client")
+    server = scope.get("server")
+    path = canonicalize(raw_path if raw_path is not None else quote(scope["path"], safe=PATH_SAFE))
+    head = rewriter.request(
+        scope["headers"],
+        client=client[0] if client else None,
+        scheme=scope.get("scheme", default_scheme),
+        server_port=server[1] if server else None,
+    )
+    return path, head
 
 
 def request_id(headers: list[tuple[bytes, bytes]]) -> str | None:

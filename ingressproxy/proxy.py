@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from urllib.parse import quote
 
 from starlette.types import Message, Receive, Scope, Send
 
@@ -32,16 +31,16 @@ from .errors import (
 from .exchange import (
     CONNECT_RETRIES,
     DEBUG_HEADER,
-    PATH_SAFE,
     ClientWatch,
     OwnAddress,
     debug_value,
+    read_request,
     request_id,
 )
 from .forward_http import EMPTY_BODY, HTTPForwarder, RequestBody, UpstreamResponse
 from .headers import HeaderRewriter, RequestHead, ResponseHead
 from .observe import RequestObserver, RequestRecord, error_kind
-from .paths import BadPath, canonicalize
+from .paths import BadPath
 from .proxy_ws import WebSocketProxy
 from .routetable import Backend, Endpoint, Route, RouteTable, normalize_host
 from .settings import Settings
@@ -184,19 +183,8 @@ class ProxyApp:
         self, scope: Scope, receive: Receive, send: Send, note: _Note | None = None
     ) -> None:
         snapshot = self._holder.current  # once: a reload never changes a request mid-flight
-        client = scope.get("client")
-        server = scope.get("server")
-        raw_path = scope.get("raw_path")
         try:
-            path = canonicalize(
-                raw_path if raw_path is not None else quote(scope["path"], safe=PATH_SAFE)
-            )
-            head = self._rewriter.request(
-                scope["headers"],
-                client=client[0] if client else None,
-                scheme=scope.get("scheme", "http"),
-                server_port=server[1] if server else None,
-            )
+            path, head = read_request(scope, self._rewriter, "http")
         except (BadPath, BadRequest) as exc:
             # Closed after: with ambiguous framing we cannot know where the next request starts.
             await self._answer(send, 400, f"400 Bad Request: {exc}\n", close=True)
@@ -230,7 +218,7 @@ class ProxyApp:
                 method=scope["method"],
                 host=host,
                 https_port=self.https_port,
-                target=(raw_path or path.encode()).decode("latin-1")
+                target=(scope.get("raw_path") or path.encode()).decode("latin-1")
                 + ("?" + qs.decode("latin-1") if qs else ""),
             )
             if redirect is not None:

@@ -8,16 +8,15 @@ forward_ws -> upstream. Same routing, header and retry rules as the HTTP path in
 from __future__ import annotations
 
 import logging
-from urllib.parse import quote
 
 from starlette.types import Message, Receive, Scope, Send
 
 from .balancer import Balancer
 from .errors import BadRequest, UpstreamError, UpstreamLoop
-from .exchange import CONNECT_RETRIES, PATH_SAFE, OwnAddress
+from .exchange import CONNECT_RETRIES, OwnAddress, read_request
 from .forward_ws import UpstreamRefused, UpstreamWebSocket, WebSocketForwarder
 from .headers import HeaderRewriter, RequestHead
-from .paths import BadPath, canonicalize
+from .paths import BadPath
 from .routetable import Backend, Endpoint, normalize_host
 from .settings import Settings
 from .snapshot import SnapshotHolder
@@ -59,19 +58,8 @@ class WebSocketProxy:
         if message["type"] != "websocket.connect":
             return
         snapshot = self._holder.current  # once: a reload never cuts an open WebSocket
-        client = scope.get("client")
-        server = scope.get("server")
-        raw_path = scope.get("raw_path")
         try:
-            path = canonicalize(
-                raw_path if raw_path is not None else quote(scope["path"], safe=PATH_SAFE)
-            )
-            head = self._rewriter.request(
-                scope["headers"],
-                client=client[0] if client else None,
-                scheme=scope.get("scheme", "ws"),
-                server_port=server[1] if server else None,
-            )
+            path, head = read_request(scope, self._rewriter, "ws")
         except (BadPath, BadRequest) as exc:
             await self._ws_answer(scope, send, 400, f"400 Bad Request: {exc}\n")
             return
