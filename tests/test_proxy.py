@@ -14,7 +14,6 @@ import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 import h11
@@ -22,15 +21,15 @@ import httpx
 import pytest
 import websockets.exceptions
 import websockets.sync.client
+from proxykit import make_table, route
 from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ingressproxy.echo import create_echo_app
 from ingressproxy.guard import RequestLimits, guarded_protocol
-from ingressproxy.model import ObjectRef, PathType, Source
 from ingressproxy.proxy import PROXY_UVICORN_OPTIONS, ProxyApp
-from ingressproxy.routetable import Backend, Endpoint, HostTable, Route, RouteTable, prefix_key
+from ingressproxy.routetable import Backend, Endpoint, RouteTable
 from ingressproxy.settings import Settings
 from ingressproxy.snapshot import Snapshot, SnapshotHolder
 from ingressproxy.testing import ServerThread, serve_in_thread
@@ -188,31 +187,6 @@ class Backends:
     signals: Signals
 
 
-def _route(host: str, path: str, backend: Backend) -> Route:
-    return Route(
-        ingress=ObjectRef("Ingress", backend.namespace, backend.service),
-        source=Source("test.yaml", 1),
-        field="spec.rules[0].http.paths[0]",
-        host=host,
-        path=path,
-        path_type=PathType.PREFIX,
-        backend=backend,
-    )
-
-
-def make_table(routes: list[Route]) -> RouteTable:
-    """Prefix rules by host, built by hand the way the compiler would."""
-    hosts: dict[str, dict[str, Route]] = {}
-    for r in routes:
-        assert r.host is not None and r.path is not None
-        hosts.setdefault(r.host, {})[prefix_key(r.path)] = r
-    return RouteTable(
-        exact_hosts=MappingProxyType(
-            {h: HostTable(prefix=MappingProxyType(p)) for h, p in hosts.items()}
-        )
-    )
-
-
 def _service(name: str, *ports: int) -> Backend:
     """Service shop/<name>, port "http", with an endpoint on 127.0.0.1 per port."""
     return Backend("shop", name, "http", tuple(Endpoint("127.0.0.1", p) for p in ports))
@@ -243,13 +217,13 @@ def backends() -> Iterator[Backends]:
 
         table = make_table(
             [
-                _route("echo.test", "/", _service("web", *(s.port for s in web))),
-                _route("echo.test", "/api", _service("api", api.port)),
-                _route("special.test", "/", _service("special", special.port)),
-                _route("silent.test", "/", _service("silent", silent.getsockname()[1])),
-                _route("closed.test", "/", _service("gone", closed_port)),
-                _route("down.test", "/", _service("down")),
-                _route(
+                route("echo.test", "/", _service("web", *(s.port for s in web))),
+                route("echo.test", "/api", _service("api", api.port)),
+                route("special.test", "/", _service("special", special.port)),
+                route("silent.test", "/", _service("silent", silent.getsockname()[1])),
+                route("closed.test", "/", _service("gone", closed_port)),
+                route("down.test", "/", _service("down")),
+                route(
                     "broken.test",
                     "/",
                     Backend("shop", "login", "8080", (), error="Service shop/login not found"),
