@@ -8,8 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
+import re
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +36,14 @@ if TYPE_CHECKING:
     from .explain import Explanation
     from .reloader import Reloader
 
-__all__ = ["FakeService", "Proxy", "ServerThread", "serve_in_thread", "start_proxy"]
+__all__ = [
+    "FakeService",
+    "LoggedProcess",
+    "Proxy",
+    "ServerThread",
+    "serve_in_thread",
+    "start_proxy",
+]
 
 
 class _Server(uvicorn.Server):
@@ -312,3 +325,71 @@ def start_proxy(
         proxy = Proxy(proxy_app, server, MappingProxyType(fakes))
         stack.callback(proxy.close)
         yield proxy
+
+
+class LoggedProcess:
+    """A real process (by default `python -m ingressproxy ARGS`) whose combined output is read
+    line by line on a thread, so a test can wait for a log line instead of sleeping."""
+
+    def __init__(
+        self,
+        *args: str,
+        argv: Sequence[str] | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        stdin: str | None = None,
+        wait: float = 20.0,
+    ) -> None:
+        self.wait = wait
+        self.p = subprocess.Popen(
+            list(argv) if argv is not None else [sys.executable, "-m", "ingressproxy", *args],
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=dict(env) if env is not None else {**os.environ, "PYTHONUNBUFFERED": "1"},
+            cwd=cwd,
+        )
+        if stdin is not None:
+            assert self.p.stdin is not None
+            self.p.stdin.write(stdin)
+            self.p.stdin.close()
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.p.stdout is not None
+        for line in self.p.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def expect(self, pattern: str, timeout: float | None = None) -> re.Match[str]:
+        """The next line matching `pattern`, waiting at most `timeout` (default: `wait`)."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + (self.wait if timeout is None else timeout)
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                break
+            self.seen.append(line)
+            m = rx.search(line)
+            if m:
+                return m
+        raise AssertionError(f"no line matching {pattern!r}; got:\n" + "\n".join(self.seen))
+
+    def drain(self) -> list[str]:
+        """Every line read so far (after the process ended: all of its output)."""
+        while not self.lines.empty():
+            self.seen.append(self.lines.get())
+        return self.seen
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        """Send `sig` if still running, wait, kill after `wait` seconds; the exit code."""
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+        try:
+            return self.p.wait(timeout=self.wait)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            return self.p.wait(timeout=self.wait)

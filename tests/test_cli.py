@@ -3,65 +3,27 @@
 from __future__ import annotations
 
 import os
-import queue
 import re
 import signal
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from ingressproxy.testing import LoggedProcess
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 WAIT = 20.0
 
 
-class Proc:
-    """A running `python -m ingressproxy ...` whose log lines are read on a thread."""
+class Proc(LoggedProcess):
+    """A running `python -m ingressproxy ...`; killed at the end of its test if still alive."""
 
-    def __init__(self, *args: str) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.p = subprocess.Popen(
-            [sys.executable, "-m", "ingressproxy", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.p.stdout is not None
-        for line in self.p.stdout:
-            self.lines.put(line.rstrip("\n"))
-
-    def expect(self, pattern: str) -> re.Match[str]:
-        """The next log line matching `pattern`, waiting at most WAIT seconds."""
-        rx = re.compile(pattern)
-        deadline = time.monotonic() + WAIT
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no line matching {pattern!r}; got:\n" + "\n".join(self.seen))
-            try:
-                line = self.lines.get(timeout=left)
-            except queue.Empty:
-                continue
-            self.seen.append(line)
-            m = rx.search(line)
-            if m:
-                return m
-
-    def stop(self) -> int:
-        if self.p.poll() is None:
-            self.p.kill()
-        return self.p.wait(timeout=WAIT)
+    def stop(self, sig: int = signal.SIGKILL) -> int:
+        return super().stop(sig)
 
 
 @pytest.fixture
@@ -89,9 +51,7 @@ def test_serve_example_sighup_and_ctrl_c(proc_factory: list[Proc], tmp_path: Pat
     proc.p.send_signal(signal.SIGINT)
     proc.expect(r"Application shutdown complete")
     assert proc.p.wait(timeout=WAIT) == 130  # the shell's convention for Ctrl-C
-    while not proc.lines.empty():
-        proc.seen.append(proc.lines.get())
-    assert not any("Traceback" in line for line in proc.seen), proc.seen
+    assert not any("Traceback" in line for line in proc.drain()), proc.seen
 
 
 def test_serve_with_fake_backends_answers_like_the_blog(proc_factory: list[Proc]) -> None:
@@ -149,14 +109,11 @@ def test_uvicorn_factory_reads_settings_from_the_environment(tmp_path: Path) -> 
         "INGRESSPROXY_MANIFESTS": str(EXAMPLES / "imagemanager"),
         "INGRESSPROXY_ADMIN_PORT": "off",
     }
-    p = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "ingressproxy.app:create_app",
-         "--port", "0", "--no-proxy-headers", "--no-server-header", "--no-date-header"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    proc = Proc(
+        argv=[sys.executable, "-m", "uvicorn", "--factory", "ingressproxy.app:create_app",
+              "--port", "0", "--no-proxy-headers", "--no-server-header", "--no-date-header"],
+        env=env,
     )  # fmt: skip
-    proc = Proc.__new__(Proc)
-    proc.p, proc.lines, proc.seen = p, queue.Queue(), []
-    threading.Thread(target=proc._pump, daemon=True).start()
     try:
         proc.expect(r"config generation=1 objects=\d+ routes=3 errors=0")
         port = int(proc.expect(r"Uvicorn running on http://127\.0\.0\.1:(\d+)").group(1))

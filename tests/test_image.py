@@ -11,15 +11,11 @@ image, the non-root user and file permissions inside the container (docs/ci.md s
 from __future__ import annotations
 
 import os
-import queue
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import sysconfig
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,7 +23,7 @@ import httpx
 import pytest
 
 from ingressproxy.echo import create_echo_app
-from ingressproxy.testing import ServerThread, serve_in_thread
+from ingressproxy.testing import LoggedProcess, ServerThread, serve_in_thread
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
@@ -196,51 +192,12 @@ def image_env(venv: Path, **overrides: str) -> dict[str, str]:
     return env
 
 
-class Running:
-    """The entrypoint as the container's PID 1, its log read on a thread."""
+class Running(LoggedProcess):
+    """The entrypoint as the container's PID 1 (stopped with SIGTERM, the image's
+    STOPSIGNAL), its log read on a thread."""
 
     def __init__(self, args: list[str], env: dict[str, str], cwd: Path, stdin: str | None = None):
-        self.p = subprocess.Popen(
-            [str(ENTRYPOINT), *args],
-            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-            cwd=cwd,
-        )
-        if stdin is not None:
-            assert self.p.stdin is not None
-            self.p.stdin.write(stdin)
-            self.p.stdin.close()
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.p.stdout is not None
-        for line in self.p.stdout:
-            self.lines.put(line.rstrip("\n"))
-
-    def expect(self, pattern: str) -> re.Match[str]:
-        deadline = time.monotonic() + WAIT
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no line matching {pattern!r}:\n" + "\n".join(self.seen))
-            try:
-                line = self.lines.get(timeout=left)
-            except queue.Empty:
-                continue
-            self.seen.append(line)
-            m = re.search(pattern, line)
-            if m:
-                return m
-
-    def stop(self) -> int:
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)  # the image's STOPSIGNAL
-        return self.p.wait(timeout=WAIT)
+        super().__init__(argv=[str(ENTRYPOINT), *args], env=env, cwd=cwd, stdin=stdin, wait=WAIT)
 
 
 @pytest.fixture

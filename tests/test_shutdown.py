@@ -4,21 +4,17 @@ flight. It must stop accepting, answer /ping with 503, let the request finish wi
 
 from __future__ import annotations
 
-import os
-import queue
-import re
 import signal
 import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from proxykit import WAIT, Conn, RawResponse, RawUpstream, ok, read_response
+
+from ingressproxy.testing import LoggedProcess
 
 MANIFESTS = """
 apiVersion: networking.k8s.io/v1
@@ -49,39 +45,11 @@ endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
 """
 
 
-class Proc:
-    """`python -m ingressproxy ...` with its log lines read on a thread."""
+class Proc(LoggedProcess):
+    """`python -m ingressproxy ...`; log lines are awaited for at most 2 * WAIT seconds."""
 
     def __init__(self, *args: str) -> None:
-        self.p = subprocess.Popen(
-            [sys.executable, "-m", "ingressproxy", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.p.stdout is not None
-        for line in self.p.stdout:
-            self.lines.put(line.rstrip("\n"))
-
-    def expect(self, pattern: str) -> re.Match[str]:
-        """The next log line matching `pattern`, waiting at most 2 * WAIT seconds."""
-        rx = re.compile(pattern)
-        deadline = time.monotonic() + 2 * WAIT
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                line = self.lines.get(timeout=left)
-            except queue.Empty:
-                break
-            self.seen.append(line)
-            if m := rx.search(line):
-                return m
-        raise AssertionError(f"no line matching {pattern!r}; got:\n" + "\n".join(self.seen))
+        super().__init__(*args, wait=2 * WAIT)
 
 
 @pytest.fixture

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import os
-import queue
-import re
 import signal
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from ingressproxy.testing import LoggedProcess
 from ingressproxy.workers import worker_argv
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -23,39 +20,11 @@ WAIT = 30.0
 HOST = {"Host": "api.imagemanager.io"}
 
 
-class Supervisor:
+class Supervisor(LoggedProcess):
     """`python -m ingressproxy serve ... --workers N` with its log read on a thread."""
 
     def __init__(self, *args: str) -> None:
-        self.p = subprocess.Popen(
-            [sys.executable, "-m", "ingressproxy", "serve", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.p.stdout is not None
-        for line in self.p.stdout:
-            self.lines.put(line.rstrip("\n"))
-
-    def expect(self, pattern: str) -> re.Match[str]:
-        rx = re.compile(pattern)
-        deadline = time.monotonic() + WAIT
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                line = self.lines.get(timeout=left)
-            except queue.Empty:
-                continue
-            self.seen.append(line)
-            m = rx.search(line)
-            if m:
-                return m
-        raise AssertionError(f"no line matching {pattern!r}; got:\n" + "\n".join(self.seen))
+        super().__init__("serve", *args, wait=WAIT)
 
     def workers(self) -> list[int]:
         """The pids of the supervisor's children (its workers)."""
