@@ -28,38 +28,10 @@ import httpx
 from starlette.types import Receive, Scope, Send
 
 from ingressproxy.settings import parse_size
-from ingressproxy.testing import serve_in_thread
+from ingressproxy.testing import one_service_manifests, serve_in_thread
 
 MiB = 1024 * 1024
 LIMIT_MB = 50.0
-
-MANIFESTS = """
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {name: bench, namespace: bench}
-spec:
-  rules:
-    - host: bench.test
-      http:
-        paths:
-          - {path: /, pathType: Prefix, backend: {service: {name: up, port: {name: http}}}}
----
-apiVersion: v1
-kind: Service
-metadata: {name: up, namespace: bench}
-spec:
-  ports: [{name: http, port: 80, targetPort: 8080}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: up-1
-  namespace: bench
-  labels: {kubernetes.io/service-name: up}
-addressType: IPv4
-ports: [{name: http, port: PORT}]
-endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
-"""
 
 
 def blocks(total: int) -> Iterator[bytes]:
@@ -179,7 +151,9 @@ def main() -> int:
         serve_in_thread(upstream, lifespan="off") as up,
         tempfile.TemporaryDirectory() as tmp,
     ):
-        (Path(tmp) / "bench.yaml").write_text(MANIFESTS.replace("PORT", str(up.port)))
+        (Path(tmp) / "bench.yaml").write_text(
+            one_service_manifests("bench.test", "up", up.port, namespace="bench")
+        )
         proc, port = start_proxy(Path(tmp))
         memory = Memory(proc.pid)
         try:

@@ -41,6 +41,7 @@ __all__ = [
     "LoggedProcess",
     "Proxy",
     "ServerThread",
+    "one_service_manifests",
     "serve_in_thread",
     "start_proxy",
 ]
@@ -393,3 +394,39 @@ class LoggedProcess:
         except subprocess.TimeoutExpired:
             self.p.kill()
             return self.p.wait(timeout=self.wait)
+
+
+def one_service_manifests(
+    host: str, service: str, port: int, *, namespace: str = "default", path: str = "/"
+) -> str:
+    """The smallest folder's worth of YAML that routes `host` + `path` (Prefix) to one Service
+    whose single ready endpoint is 127.0.0.1:`port`: an Ingress, a Service, an EndpointSlice."""
+    return f"""\
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {{name: {service}, namespace: {namespace}}}
+spec:
+  rules:
+    - host: {host}
+      http:
+        paths:
+          - path: {path}
+            pathType: Prefix
+            backend: {{service: {{name: {service}, port: {{name: http}}}}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: {service}, namespace: {namespace}}}
+spec:
+  ports: [{{name: http, port: 80, targetPort: 8080}}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: {service}-1
+  namespace: {namespace}
+  labels: {{kubernetes.io/service-name: {service}}}
+addressType: IPv4
+ports: [{{name: http, port: {port}}}]
+endpoints: [{{addresses: [127.0.0.1], conditions: {{ready: true}}}}]
+"""

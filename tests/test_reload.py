@@ -19,7 +19,7 @@ from e2e import CONFORMANCE, Cluster, Served, cluster, echo, run_proxy
 from ingressproxy.model import Severity
 from ingressproxy.reloader import Reloader
 from ingressproxy.snapshot import Snapshot, SnapshotHolder
-from ingressproxy.testing import serve_in_thread
+from ingressproxy.testing import one_service_manifests, serve_in_thread
 
 FIXTURE = CONFORMANCE.parent / "reload"
 HOST = "shop.example"
@@ -330,7 +330,9 @@ def test_stream_in_flight_survives_a_reload_that_removes_its_route(tmp_path: Pat
         folder = c.write(
             tmp_path / "m",
             extra={
-                "stream.yaml": STREAM_YAML.format(port=backend.port),
+                "stream.yaml": one_service_manifests(
+                    HOST, "streamer", backend.port, namespace="shop", path="/stream"
+                ),
             },
         )
         with run_proxy(folder, watch=True) as served:
@@ -345,37 +347,6 @@ def test_stream_in_flight_survives_a_reload_that_removes_its_route(tmp_path: Pat
                 gate.set()
                 rest = b"".join(chunks)
             assert first + rest == b"first;second;end"
-
-
-STREAM_YAML = """\
-apiVersion: v1
-kind: Service
-metadata: {{name: streamer, namespace: shop}}
-spec:
-  ports: [{{name: http, port: 80}}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: streamer-1
-  namespace: shop
-  labels: {{kubernetes.io/service-name: streamer}}
-addressType: IPv4
-ports: [{{name: http, port: {port}}}]
-endpoints: [{{addresses: ["127.0.0.1"]}}]
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {{name: streamer, namespace: shop}}
-spec:
-  rules:
-    - host: shop.example
-      http:
-        paths:
-          - path: /stream
-            pathType: Prefix
-            backend: {{service: {{name: streamer, port: {{name: http}}}}}}
-"""
 
 
 async def _peer_app(scope: dict[str, object], receive: object, send: Callable[..., object]) -> None:
@@ -398,7 +369,11 @@ def test_endpoint_edits_keep_open_upstream_connections_to_other_endpoints(tmp_pa
     with serve_in_thread(_peer_app) as backend, cluster(FIXTURE) as c:
         folder = c.write(
             tmp_path / "m",
-            extra={"peer.yaml": STREAM_YAML.format(port=backend.port).replace("/stream", "/peer")},
+            extra={
+                "peer.yaml": one_service_manifests(
+                    HOST, "peer", backend.port, namespace="shop", path="/peer"
+                )
+            },
         )
         with run_proxy(folder, watch=True) as served:
             live = Live(c, folder, served)

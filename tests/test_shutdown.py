@@ -14,35 +14,7 @@ import httpx
 import pytest
 from proxykit import WAIT, Conn, RawResponse, RawUpstream, ok, read_response
 
-from ingressproxy.testing import LoggedProcess
-
-MANIFESTS = """
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {name: app, namespace: shop}
-spec:
-  rules:
-    - host: app.test
-      http:
-        paths:
-          - {path: /, pathType: Prefix, backend: {service: {name: app, port: {name: http}}}}
----
-apiVersion: v1
-kind: Service
-metadata: {name: app, namespace: shop}
-spec:
-  ports: [{name: http, port: 80, targetPort: 8080}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: app-1
-  namespace: shop
-  labels: {kubernetes.io/service-name: app}
-addressType: IPv4
-ports: [{name: http, port: PORT}]
-endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
-"""
+from ingressproxy.testing import LoggedProcess, one_service_manifests
 
 
 class Proc(LoggedProcess):
@@ -72,7 +44,9 @@ def started(
     tmp_path: Path, slow_upstream: tuple[RawUpstream, threading.Event]
 ) -> Iterator[tuple[Proc, int, int]]:
     upstream, _ = slow_upstream
-    (tmp_path / "app.yaml").write_text(MANIFESTS.replace("PORT", str(upstream.port)))
+    (tmp_path / "app.yaml").write_text(
+        one_service_manifests("app.test", "app", upstream.port, namespace="shop")
+    )
     proc = Proc(
         "serve", str(tmp_path), "--port", "0", "--admin-port", "0", "--graceful-timeout", "2"
     )
