@@ -194,62 +194,31 @@ def _add_limit_flags(p: argparse.ArgumentParser) -> None:
         metavar="SIZE",
         help="largest request body, e.g. 10m (default: unlimited); 413 above it",
     )
-    p.add_argument(
-        "--max-header-bytes",
-        type=int,
-        default=d.max_header_bytes,
-        metavar="BYTES",
-        help=f"request header fields in bytes (default {d.max_header_bytes}); 431 above",
-    )
-    p.add_argument(
-        "--max-headers",
-        type=int,
-        default=d.max_headers,
-        metavar="N",
-        help=f"request header fields in number (default {d.max_headers}); 431 above",
-    )
-    p.add_argument(
-        "--max-uri-length",
-        type=int,
-        default=d.max_uri_length,
-        metavar="BYTES",
-        help=f"request target length (default {d.max_uri_length}); 414 above",
-    )
-    p.add_argument(
-        "--header-timeout",
-        type=float,
-        default=d.header_timeout,
-        metavar="SECONDS",
-        help=f"time to send a request head (default {d.header_timeout:g}); 408 after",
-    )
-    p.add_argument(
-        "--body-timeout",
-        type=float,
-        default=d.body_timeout,
-        metavar="SECONDS",
-        help=f"longest pause within a request body (default {d.body_timeout:g}); 408 after",
-    )
-    p.add_argument(
-        "--graceful-timeout",
-        type=float,
-        default=d.graceful_timeout,
-        metavar="SECONDS",
-        help=f"time in-flight requests get after SIGTERM (default {d.graceful_timeout:g})",
-    )
-    p.add_argument(
-        "--pool-size",
-        type=int,
-        default=d.pool_size,
-        metavar="N",
-        help=f"upstream connections at most (default {d.pool_size})",
-    )
-    p.add_argument(
-        "--pool-timeout",
-        type=float,
-        default=d.pool_timeout,
-        metavar="SECONDS",
-        help=f"wait for a free upstream connection (default {d.pool_timeout:g}); 503 after",
-    )
+    # (flag, metavar, help with {} for the default); the default is Settings' field of the
+    # same name, its type the value's type (seconds are floats, counts and bytes ints).
+    numeric = [
+        ("--max-header-bytes", "BYTES", "request header fields in bytes (default {}); 431 above"),
+        ("--max-headers", "N", "request header fields in number (default {}); 431 above"),
+        ("--max-uri-length", "BYTES", "request target length (default {}); 414 above"),
+        ("--header-timeout", "SECONDS", "time to send a request head (default {}); 408 after"),
+        ("--body-timeout", "SECONDS", "longest pause within a body (default {}); 408 after"),
+        ("--graceful-timeout", "SECONDS", "time in-flight requests get after SIGTERM (default {})"),
+        ("--pool-size", "N", "upstream connections at most (default {})"),
+        (
+            "--pool-timeout",
+            "SECONDS",
+            "wait for a free upstream connection (default {}); 503 after",
+        ),
+    ]
+    for flag, metavar, text in numeric:
+        default = getattr(d, flag[2:].replace("-", "_"))
+        p.add_argument(
+            flag,
+            type=type(default),
+            default=default,
+            metavar=metavar,
+            help=text.format(f"{default:g}"),
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
