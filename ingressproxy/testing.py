@@ -379,6 +379,24 @@ class LoggedProcess:
                 return m
         raise AssertionError(f"no line matching {pattern!r}; got:\n" + "\n".join(self.seen))
 
+    def expect_counts(self, counts: Mapping[str, int], timeout: float | None = None) -> None:
+        """Read lines until each pattern has matched its count, in whatever order they come:
+        processes that log concurrently (workers) interleave their lines differently each run."""
+        left_over = {re.compile(p): n for p, n in counts.items()}
+        deadline = time.monotonic() + (self.wait if timeout is None else timeout)
+        while any(n > 0 for n in left_over.values()):
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                missing = {rx.pattern: n for rx, n in left_over.items() if n > 0}
+                raise AssertionError(
+                    f"still waiting for {missing}; got:\n" + "\n".join(self.seen)
+                ) from None
+            self.seen.append(line)
+            for rx in left_over:
+                if left_over[rx] > 0 and rx.search(line):
+                    left_over[rx] -= 1
+
     def drain(self) -> list[str]:
         """Every line read so far (after the process ended: all of its output)."""
         while not self.lines.empty():
