@@ -4,12 +4,13 @@ Flow: proxy -> HTTPForwarder.send(...) -> UpstreamResponse (status, raw headers,
 httpx errors become ours here (like httpx's own map_httpcore_exceptions); nothing httpx-typed
 leaves this module except the request body stream the proxy hands in.
 
-We drive httpx's public transport API (`AsyncHTTPTransport.handle_async_request`) rather than
-`AsyncClient.send`: the request goes out exactly as built (no default User-Agent, Accept,
-Accept-Encoding or Connection headers, no cookie jar, no redirects, no proxies from the
-environment, no per-request INFO log), and it skips the client's auth/redirect/cookie
-machinery: 50-100 µs less CPU per request in a local measurement, on a path where httpx is
-the bulk of the cost (PERF-NOTES.md).
+We drive httpx's transport API rather than `AsyncClient.send`: the request goes out exactly
+as built (no default User-Agent, Accept, Accept-Encoding or Connection headers, no cookie jar,
+no redirects, no proxies from the environment, no per-request INFO log), and it skips the
+client's auth/redirect/cookie machinery. With our own pool (upstream.UpstreamTransport, the
+default) we call its `exchange` entry, which is `handle_async_request` without building
+httpx's Request and Response objects; any other httpx transport (httpx's own, in the
+benchmark's variants) goes through `handle_async_request`. Figures: docs/performance.md.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from .errors import (
 from .routetable import Endpoint
 from .settings import Settings
 from .tls import upstream_verify
-from .upstream import UpstreamTransport
+from .upstream import UpstreamExchange, UpstreamTransport
 
 __all__ = [
     "DEFAULT_KEEPALIVE_EXPIRY",
@@ -165,17 +166,62 @@ def _mapped_before_response(exc: httpx.TransportError, endpoint: Endpoint) -> Up
 class UpstreamResponse:
     """The upstream's status line and header block; the body is read with `chunks()`."""
 
-    __slots__ = ("_response", "endpoint", "headers", "status")
+    __slots__ = ("endpoint", "headers", "status")
 
-    def __init__(self, response: httpx.Response, endpoint: Endpoint) -> None:
-        self._response = response
+    def __init__(self, status: int, headers: Headers, endpoint: Endpoint) -> None:
+        self.status = status
+        self.headers = headers
         self.endpoint = endpoint
-        self.status: int = response.status_code
-        self.headers: Headers = response.headers.raw
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    def complete_body(self) -> bytes | None:
+        """The whole body if it has all arrived already (a small response), else None: then
+        the proxy answers with one body message instead of iterating `chunks()`."""
+        return None
+
+    def chunks(self) -> AsyncIterator[bytes]:
         """The body exactly as it came off the wire (never decompressed), chunk by chunk as
         the upstream sends it. Raises UpstreamTimeout / UpstreamProtocolError mid-body."""
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        """Release the connection: back to the pool if the body was read to the end,
+        otherwise closed (a half-read connection is never pooled)."""
+        raise NotImplementedError
+
+
+class _PooledResponse(UpstreamResponse):
+    """A response on our own pool's connection (UpstreamTransport.exchange)."""
+
+    __slots__ = ("_exchange",)
+
+    def __init__(self, exchange: UpstreamExchange, endpoint: Endpoint) -> None:
+        super().__init__(exchange.status, exchange.headers, endpoint)
+        self._exchange = exchange
+
+    def complete_body(self) -> bytes | None:
+        return self._exchange.complete_body()
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._exchange.chunks():
+                yield chunk
+        except httpx.TransportError as exc:
+            raise _mapped(exc, self.endpoint, "failed mid-body") from exc
+
+    async def aclose(self) -> None:
+        self._exchange.release()
+
+
+class _HttpxResponse(UpstreamResponse):
+    """A response from any other httpx transport (httpx's own, in the benchmark's variants)."""
+
+    __slots__ = ("_response",)
+
+    def __init__(self, response: httpx.Response, endpoint: Endpoint) -> None:
+        super().__init__(response.status_code, response.headers.raw, endpoint)
+        self._response = response
+
+    async def chunks(self) -> AsyncIterator[bytes]:
         try:
             async for chunk in self._response.aiter_raw():
                 yield chunk
@@ -183,8 +229,6 @@ class UpstreamResponse:
             raise _mapped(exc, self.endpoint, "failed mid-body") from exc
 
     async def aclose(self) -> None:
-        """Release the connection: back to the pool if the body was read to the end,
-        otherwise closed (httpcore never pools a half-read connection)."""
         await self._response.aclose()
 
 
@@ -201,7 +245,7 @@ class HTTPForwarder:
     ) -> None:
         # Timeouts as nginx applies proxy_connect_timeout / proxy_read_timeout: read and
         # write are per operation, so a slow stream that keeps moving is never cut.
-        self._timeouts = {
+        self._timeouts: dict[str, float | None] = {
             "connect": settings.connect_timeout,
             "read": settings.read_timeout,
             "write": settings.read_timeout,
@@ -216,6 +260,7 @@ class HTTPForwarder:
         self._verify_tls = upstream_verify(settings) if verify_tls is None else verify_tls
         self._transport: httpx.AsyncBaseTransport | None = None
         self._urls: dict[str, httpx.URL] = {}
+        self._keys: dict[str, tuple[bytes, bytes, int]] = {}
 
     @property
     def started(self) -> bool:
@@ -243,6 +288,7 @@ class HTTPForwarder:
     async def aclose(self) -> None:
         transport, self._transport = self._transport, None
         self._urls.clear()
+        self._keys.clear()
         if transport is not None:
             await transport.aclose()
 
@@ -258,6 +304,18 @@ class HTTPForwarder:
                 self._urls.clear()  # endpoints churn across reloads; keep the cache bounded
             self._urls[endpoint.base_url] = url
         return url
+
+    def _key(self, endpoint: Endpoint) -> tuple[bytes, bytes, int]:
+        """(scheme, host, port): how our pool names an endpoint's connections."""
+        key = self._keys.get(endpoint.base_url)
+        if key is None:
+            url = self._url(endpoint)
+            port = url.port or (443 if url.raw_scheme == b"https" else 80)
+            key = (url.raw_scheme, url.raw_host, port)
+            if len(self._keys) >= 4096:
+                self._keys.clear()
+            self._keys[endpoint.base_url] = key
+        return key
 
     async def send(
         self,
@@ -283,6 +341,21 @@ class HTTPForwarder:
         timeouts = self._timeouts
         if connect_timeout is not None:
             timeouts = {**timeouts, "connect": max(connect_timeout, 0.001)}
+        if isinstance(transport, UpstreamTransport):
+            # Our pool's direct entry: no httpx Request/Response objects on the hot path.
+            key = self._key(endpoint)
+            try:
+                exchange = await transport.exchange(
+                    key,
+                    method.encode("ascii"),
+                    target,
+                    headers,
+                    b"" if body is EMPTY_BODY else body,
+                    timeouts,
+                )
+            except httpx.TransportError as exc:
+                raise _mapped_before_response(exc, endpoint) from exc
+            return _PooledResponse(exchange, endpoint)
         request = httpx.Request(
             method,
             self._url(endpoint),
@@ -294,4 +367,4 @@ class HTTPForwarder:
             response = await transport.handle_async_request(request)
         except httpx.TransportError as exc:
             raise _mapped_before_response(exc, endpoint) from exc
-        return UpstreamResponse(response, endpoint)
+        return _HttpxResponse(response, endpoint)

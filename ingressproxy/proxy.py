@@ -384,6 +384,13 @@ class ProxyApp:
         await send(
             {"type": "http.response.start", "status": upstream.status, "headers": reply.headers}
         )
+        whole = upstream.complete_body()
+        if whole is not None:
+            # The whole response arrived with its head (most small ones): one body message,
+            # no iteration.
+            watch.stop()
+            await send({"type": "http.response.body", "body": whole, "more_body": False})
+            return
         remaining = reply.content_length
         finished = False
         async for chunk in upstream.chunks():

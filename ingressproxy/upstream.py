@@ -22,13 +22,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from typing import Any
 
 import httpx
 from httptools import HttpParserError, HttpResponseParser
 
-__all__ = ["UpstreamTransport"]
+__all__ = ["UpstreamExchange", "UpstreamTransport"]
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -293,17 +293,36 @@ def _expire(waiter: asyncio.Future[None], what: str) -> None:
         waiter.set_exception(httpx.ReadTimeout(f"timed out waiting for the upstream's {what}"))
 
 
-class _ResponseStream(httpx.AsyncByteStream):
-    """The body of one response, chunk by chunk as the upstream sends it."""
+class UpstreamExchange:
+    """One response being read off a pooled connection: what `UpstreamTransport.exchange`
+    returns. The status and headers are in; the body comes from `chunks()` (or, when it has
+    all arrived already, from `complete_body()`). `release()` ends the exchange."""
 
-    __slots__ = ("_conn", "_read_timeout", "_released")
+    __slots__ = ("_conn", "_read_timeout", "_released", "headers", "status")
 
     def __init__(self, conn: _Connection, read_timeout: float | None) -> None:
         self._conn = conn
         self._read_timeout = read_timeout
         self._released = False
+        self.status = conn.status
+        self.headers = conn.headers
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    def complete_body(self) -> bytes | None:
+        """The whole body when the response has ended and at most one chunk is waiting (a
+        small response arrives in one read): no iterator to run. Else None."""
+        conn = self._conn
+        if not conn.complete:
+            return None
+        chunks = conn.chunks
+        if not chunks:
+            return b""
+        if len(chunks) == 1:
+            return conn.take()
+        return None
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body chunk by chunk as the upstream sends it (ReadTimeout after the read
+        timeout without a byte, RemoteProtocolError when it is cut short)."""
         conn = self._conn
         while True:
             if conn.chunks:
@@ -313,10 +332,27 @@ class _ResponseStream(httpx.AsyncByteStream):
             else:
                 await conn.wait(self._read_timeout, "response body")
 
-    async def aclose(self) -> None:
+    def release(self) -> None:
+        """Back to the pool when the response was read to its end, else closed (once)."""
         if not self._released:
             self._released = True
             self._conn.finish()
+
+
+class _ResponseStream(httpx.AsyncByteStream):
+    """An exchange's body as httpx's stream type (for `handle_async_request`)."""
+
+    __slots__ = ("_exchange",)
+
+    def __init__(self, exchange: UpstreamExchange) -> None:
+        self._exchange = exchange
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._exchange.chunks():
+            yield chunk
+
+    async def aclose(self) -> None:
+        self._exchange.release()
 
 
 class UpstreamTransport(httpx.AsyncBaseTransport):
@@ -390,7 +426,7 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
         return True
 
     async def _acquire(
-        self, key: tuple[bytes, bytes, int], timeouts: dict[str, float | None]
+        self, key: tuple[bytes, bytes, int], timeouts: Mapping[str, float | None]
     ) -> _Connection:
         loop = asyncio.get_running_loop()
         deadline: float | None = None
@@ -467,47 +503,75 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
         url = request.url
         scheme = url.raw_scheme
         port = url.port or (443 if scheme == b"https" else 80)
-        key = (scheme, url.raw_host, port)
-        timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
-        target: bytes = request.extensions.get("target") or url.raw_path
-        method = request.method.encode("ascii")
+        timeouts: Mapping[str, float | None] = request.extensions.get("timeout", {})
+        exchange = await self.exchange(
+            (scheme, url.raw_host, port),
+            request.method.encode("ascii"),
+            request.extensions.get("target") or url.raw_path,
+            request.headers.raw,
+            request.stream,  # type: ignore[arg-type]  # an async transport gets async streams
+            timeouts,
+        )
+        return httpx.Response(
+            exchange.status,
+            headers=exchange.headers,
+            stream=_ResponseStream(exchange),
+            extensions={"http_version": b"HTTP/1.1"},
+            request=request,
+        )
+
+    async def exchange(
+        self,
+        key: tuple[bytes, bytes, int],
+        method: bytes,
+        target: bytes,
+        headers: Headers,
+        body: bytes | AsyncIterable[bytes],
+        timeouts: Mapping[str, float | None],
+    ) -> UpstreamExchange:
+        """Send one request to `key` = (scheme, host, port) and return once the response
+        headers are in. What `handle_async_request` does without building httpx's Request
+        and Response objects (their header normalisation was a tenth of the proxy's CPU per
+        request: docs/performance.md); it raises the same httpx exceptions.
+
+        `target` is the request target as sent; `headers` go out as given; `body` is the
+        whole body (b"" for none) or an async iterable of chunks, framed as `headers` say.
+        """
         head = [method, b" ", target, b" HTTP/1.1\r\n"]
         chunked = False
-        for name, value in request.headers.raw:
+        for name, value in headers:
             head += (name, b": ", value, b"\r\n")
-            if name.lower() == b"transfer-encoding" and value.lower() == b"chunked":
+            if (
+                len(name) == 17
+                and name.lower() == b"transfer-encoding"
+                and value.lower() == b"chunked"
+            ):
                 chunked = True
         head.append(b"\r\n")
 
         conn = await self._acquire(key, timeouts)
         try:
             conn.begin(method == b"HEAD")
-            await self._send(conn, b"".join(head), request.stream, chunked, timeouts.get("write"))
+            await self._send(conn, b"".join(head), body, chunked, timeouts.get("write"))
             while not conn.headers_done:
                 await conn.wait(timeouts.get("read"), "response headers")
         except BaseException:
             conn.active = False
             conn._close()
             raise
-        return httpx.Response(
-            conn.status,
-            headers=conn.headers,
-            stream=_ResponseStream(conn, timeouts.get("read")),
-            extensions={"http_version": b"HTTP/1.1"},
-            request=request,
-        )
+        return UpstreamExchange(conn, timeouts.get("read"))
 
     async def _send(
         self,
         conn: _Connection,
         head: bytes,
-        stream: Any,
+        stream: bytes | AsyncIterable[bytes],
         chunked: bool,
         write_timeout: float | None,
     ) -> None:
-        if isinstance(stream, httpx.ByteStream):
+        if isinstance(stream, (bytes, httpx.ByteStream)):
             # A body held in memory (or none): one write together with the head.
-            body = b"".join([part async for part in stream])
+            body = stream if isinstance(stream, bytes) else b"".join([p async for p in stream])
             if chunked:
                 body = (b"%x\r\n%b\r\n" % (len(body), body) if body else b"") + b"0\r\n\r\n"
             conn.write(head + body)
