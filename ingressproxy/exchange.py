@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 from starlette.types import Receive, Scope
 
+from .deadlines import Deadlines
 from .forward_http import RequestBody
 from .headers import HeaderRewriter, RequestHead
 from .paths import canonicalize
@@ -90,28 +91,26 @@ class ClientWatch:
     request that a CancelledError is ours to turn into a 499.
     """
 
-    __slots__ = ("_body", "_receive", "_task", "_timer", "_watcher", "active", "gone")
+    __slots__ = ("_body", "_deadlines", "_receive", "_task", "_watcher", "active", "gone")
 
-    def __init__(self, receive: Receive, body: RequestBody | None) -> None:
+    def __init__(self, receive: Receive, body: RequestBody | None, deadlines: Deadlines) -> None:
         self._receive = receive
         self._body = body
+        self._deadlines = deadlines
         self._task = asyncio.current_task()
         self._watcher: asyncio.Task[None] | None = None
         self.active = True
         self.gone = False
-        self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
-            _WATCH_AFTER, self._start
-        )
+        # A coarse deadline (deadlines.py), not a loop timer: most requests end long before.
+        deadlines.arm(self, _WATCH_AFTER, self._start)
 
     def _start(self) -> None:
         if not self.active:
             return
-        loop = asyncio.get_running_loop()
         if self._body is not None and not self._body.done:
-            self._timer = loop.call_later(_WATCH_AFTER, self._start)
+            self._deadlines.arm(self, _WATCH_AFTER, self._start)
             return
-        self._timer = None
-        self._watcher = loop.create_task(self._watch())
+        self._watcher = asyncio.get_running_loop().create_task(self._watch())
 
     async def _watch(self) -> None:
         receive = self._receive
@@ -125,10 +124,10 @@ class ClientWatch:
 
     def stop(self) -> None:
         """The response is (about to be) complete: nothing to watch any more."""
+        if not self.active:
+            return
         self.active = False
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._deadlines.disarm(self)
         if self._watcher is not None:
             # Not awaited: awaiting a cancelled task here could swallow our own cancellation.
             self._watcher.cancel()

@@ -17,6 +17,7 @@ import time
 from starlette.types import Message, Receive, Scope, Send
 
 from .balancer import Balancer
+from .deadlines import Deadlines
 from .entrypoints import https_redirect
 from .errors import (
     BadRequest,
@@ -114,6 +115,7 @@ class ProxyApp:
         self.https_port: int | None = None
         self._redirect_to_https = settings.redirect_to_https
         self._debug_headers = settings.debug_headers
+        self._deadlines = Deadlines()  # each request's disconnect watch (exchange.ClientWatch)
 
     async def startup(self) -> None:
         self._forwarder.start()
@@ -251,7 +253,7 @@ class ProxyApp:
         body: RequestBody | None = None
         if head.has_body:
             body = RequestBody(receive, max_size=limit, idle_timeout=self._body_timeout)
-        watch = ClientWatch(receive, body)
+        watch = ClientWatch(receive, body, self._deadlines)
         upstream: UpstreamResponse | None = None
         responding = False
         try:

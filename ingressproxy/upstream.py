@@ -28,6 +28,8 @@ from typing import Any
 import httpx
 from httptools import HttpParserError, HttpResponseParser
 
+from .deadlines import Deadlines
+
 __all__ = ["UpstreamExchange", "UpstreamTransport"]
 
 Headers = list[tuple[bytes, bytes]]
@@ -235,15 +237,15 @@ class _Connection(asyncio.Protocol):
         if self.error is not None:
             raise self.error
         self._waiter = waiter = self._loop.create_future()
-        timer = (
-            self._loop.call_later(timeout, _expire, waiter, what) if timeout is not None else None
-        )
+        if timeout is not None:
+            # A coarse deadline, not a loop timer per wait (deadlines.py): up to 50 ms late.
+            self.pool.deadlines.arm(waiter, timeout, _expire, waiter, what)
         try:
             await waiter
         finally:
             self._waiter = None
-            if timer is not None:
-                timer.cancel()
+            if timeout is not None:
+                self.pool.deadlines.disarm(waiter)
         if self.error is not None:
             raise self.error
 
@@ -379,6 +381,7 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
         self._open = 0
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._closed = False
+        self.deadlines = Deadlines()  # the read timeouts of the exchanges in progress
 
     # ------------------------------------------------------------- pool
 
@@ -599,6 +602,7 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         self._closed = True
+        self.deadlines.close()
         for conns in self._idle.values():
             for conn in conns:
                 conn._close()

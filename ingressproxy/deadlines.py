@@ -1,0 +1,81 @@
+"""Coarse timers for the per-request hot path: many deadlines, one event-loop timer.
+
+Every proxied request used to arm two timers of its own (the upstream read timeout and the
+client-disconnect watch, exchange.ClientWatch) and cancel both a few hundred microseconds
+later. An event-loop timer costs a handle object and a heap or libuv operation each way,
+several microseconds a request in all (docs/performance.md); here arming is a dict insert and
+disarming a dict pop, and one loop timer wakes every `resolution` seconds while anything is
+armed, to fire what is due. A deadline therefore fires up to `resolution` late, which is
+fine for timeouts counted in seconds, and never early.
+
+One Deadlines serves one event loop at a time: the one running at `arm`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Hashable
+from typing import Any
+
+__all__ = ["DEFAULT_RESOLUTION", "Deadlines"]
+
+# Late by at most this much: small beside the shortest timeout we arm (ClientWatch's 0.25 s).
+DEFAULT_RESOLUTION = 0.05
+
+
+class Deadlines:
+    """`arm(key, delay, callback, *args)` calls `callback(*args)` once, `delay` seconds from
+    now (up to `resolution` later), unless `disarm(key)` came first. Arming a key again
+    replaces its deadline."""
+
+    __slots__ = ("_due", "_handle", "_loop", "_resolution")
+
+    def __init__(self, resolution: float = DEFAULT_RESOLUTION) -> None:
+        self._resolution = resolution
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._due: dict[Hashable, tuple[float, Callable[..., None], tuple[Any, ...]]] = {}
+        self._handle: asyncio.TimerHandle | None = None
+
+    def __len__(self) -> int:
+        return len(self._due)
+
+    def arm(self, key: Hashable, delay: float, callback: Callable[..., None], *args: Any) -> None:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            # First use, or an app served again on a new loop (tests do): start afresh there.
+            self._loop, self._handle = loop, None
+            self._due.clear()
+        self._due[key] = (loop.time() + delay, callback, args)
+        if self._handle is None:
+            self._handle = loop.call_later(self._resolution, self._tick)
+
+    def disarm(self, key: Hashable) -> None:
+        self._due.pop(key, None)
+
+    def _tick(self) -> None:
+        loop = self._loop
+        assert loop is not None
+        now = loop.time()
+        due = self._due
+        try:
+            for key in [key for key, (when, _, _) in due.items() if when <= now]:
+                entry = due.pop(key, None)  # an earlier callback may have disarmed it
+                if entry is None:
+                    continue
+                _, callback, args = entry
+                try:
+                    callback(*args)
+                except Exception as exc:  # one failing callback must not stop the others
+                    loop.call_exception_handler(
+                        {"message": f"deadline callback {callback!r} failed", "exception": exc}
+                    )
+        finally:
+            # Stop ticking when idle, so an idle proxy has no timer at all.
+            self._handle = loop.call_later(self._resolution, self._tick) if due else None
+
+    def close(self) -> None:
+        """Drop every deadline without firing it, and the loop timer."""
+        self._due.clear()
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
