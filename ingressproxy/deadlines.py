@@ -8,7 +8,8 @@ disarming a dict pop, and one loop timer wakes every `resolution` seconds while 
 armed, to fire what is due. A deadline therefore fires up to `resolution` late, which is
 fine for timeouts counted in seconds, and never early.
 
-One Deadlines serves one event loop at a time: the one running at `arm`.
+One Deadlines serves one event loop, the one running at its first `arm`; owners make a new one
+when they start on another loop (ProxyApp.startup, a new UpstreamTransport).
 """
 
 from __future__ import annotations
@@ -36,15 +37,19 @@ class Deadlines:
         self._due: dict[Hashable, tuple[float, Callable[..., None], tuple[Any, ...]]] = {}
         self._handle: asyncio.TimerHandle | None = None
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The loop this serves (None before the first `arm`)."""
+        return self._loop
+
     def __len__(self) -> int:
         return len(self._due)
 
     def arm(self, key: Hashable, delay: float, callback: Callable[..., None], *args: Any) -> None:
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:
-            # First use, or an app served again on a new loop (tests do): start afresh there.
-            self._loop, self._handle = loop, None
-            self._due.clear()
+        loop = self._loop
+        if loop is None:
+            # Once: on Python 3.11 every get_running_loop() is a getpid() system call.
+            loop = self._loop = asyncio.get_running_loop()
         self._due[key] = (loop.time() + delay, callback, args)
         if self._handle is None:
             self._handle = loop.call_later(self._resolution, self._tick)

@@ -97,12 +97,13 @@ class ClientWatch:
         self._receive = receive
         self._body = body
         self._deadlines = deadlines
-        self._task = asyncio.current_task()
         self._watcher: asyncio.Task[None] | None = None
         self.active = True
         self.gone = False
         # A coarse deadline (deadlines.py), not a loop timer: most requests end long before.
         deadlines.arm(self, _WATCH_AFTER, self._start)
+        # With the loop named: asyncio.current_task() alone costs a getpid() syscall on 3.11.
+        self._task = asyncio.current_task(deadlines.loop)
 
     def _start(self) -> None:
         if not self.active:
@@ -110,7 +111,9 @@ class ClientWatch:
         if self._body is not None and not self._body.done:
             self._deadlines.arm(self, _WATCH_AFTER, self._start)
             return
-        self._watcher = asyncio.get_running_loop().create_task(self._watch())
+        loop = self._deadlines.loop
+        assert loop is not None  # armed, so bound
+        self._watcher = loop.create_task(self._watch())
 
     async def _watch(self) -> None:
         receive = self._receive

@@ -118,6 +118,7 @@ class ProxyApp:
         self._deadlines = Deadlines()  # each request's disconnect watch (exchange.ClientWatch)
 
     async def startup(self) -> None:
+        self._deadlines = Deadlines()  # bound to this (possibly new) loop at its first use
         self._forwarder.start()
 
     async def aclose(self) -> None:

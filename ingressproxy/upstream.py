@@ -57,14 +57,19 @@ class _Connection(asyncio.Protocol):
     response's head and body arrive without any task switch until someone waits for them.
     """
 
-    def __init__(self, pool: UpstreamTransport, key: tuple[bytes, bytes, int]) -> None:
+    def __init__(
+        self,
+        pool: UpstreamTransport,
+        key: tuple[bytes, bytes, int],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
         self.pool = pool
         self.key = key
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.idle_since = 0.0
         self.counted = True  # holds one of the pool's max_connections slots
-        self._loop = asyncio.get_running_loop()
+        self._loop = loop
         self._write_paused = False
         self._drained: asyncio.Future[None] | None = None
         # The exchange in progress.
@@ -382,6 +387,7 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._closed = False
         self.deadlines = Deadlines()  # the read timeouts of the exchanges in progress
+        self._loop: asyncio.AbstractEventLoop | None = None  # the pool's, from its first use
 
     # ------------------------------------------------------------- pool
 
@@ -431,7 +437,10 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
     async def _acquire(
         self, key: tuple[bytes, bytes, int], timeouts: Mapping[str, float | None]
     ) -> _Connection:
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        if loop is None:
+            # Once per pool: on Python 3.11 each get_running_loop() is a getpid() syscall.
+            loop = self._loop = asyncio.get_running_loop()
         deadline: float | None = None
         while True:
             if self._closed:
@@ -460,12 +469,12 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
     async def _connect(self, key: tuple[bytes, bytes, int], timeout: float | None) -> _Connection:
         scheme, host, port = key
         self._open += 1
-        conn = _Connection(self, key)
+        loop = asyncio.get_running_loop()
+        conn = _Connection(self, key, loop)
         ssl_context = self._ssl_context() if scheme == b"https" else None
         name = host.decode("ascii")
         if name.startswith("[") and name.endswith("]"):
             name = name[1:-1]
-        loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(timeout):
                 await loop.create_connection(

@@ -59,19 +59,3 @@ def test_a_failing_callback_does_not_stop_the_others() -> None:
         assert [str(e) for e in errors] == ["boom"]
 
     asyncio.run(main())
-
-
-def test_a_new_loop_starts_afresh() -> None:
-    deadlines = Deadlines(resolution=0.01)
-    fired: list[str] = []
-
-    async def arm_and_leave() -> None:
-        deadlines.arm("old", 10.0, fired.append, "old")
-
-    async def arm_and_wait() -> None:
-        deadlines.arm("new", 0.02, fired.append, "new")
-        await asyncio.sleep(0.1)
-
-    asyncio.run(arm_and_leave())
-    asyncio.run(arm_and_wait())
-    assert fired == ["new"]
