@@ -148,6 +148,7 @@ class _ProxyStarlette(Starlette):
     def __init__(self, proxy: ProxyApp, lifespan: Lifespan[Starlette]) -> None:
         super().__init__(routes=[Mount("/", app=proxy)], lifespan=lifespan)
         self._proxy = proxy
+        self._direct: ASGIApp | None = None  # the stack built without user middleware
 
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()
@@ -161,7 +162,17 @@ class _ProxyStarlette(Starlette):
             else:
                 await proxy(scope, receive, send)
 
+        self._direct = dispatch
         return dispatch
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        direct = self._direct
+        if direct is not None and self.middleware_stack is direct and scope["type"] != "lifespan":
+            # What Starlette.__call__ and `dispatch` would do, two coroutine frames fewer.
+            scope["app"] = self
+            await self._proxy(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
 
 
 def _entrypoints(
