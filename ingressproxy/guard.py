@@ -22,7 +22,7 @@ import h11
 import httptools
 from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from .settings import Settings
@@ -381,13 +381,9 @@ class GuardedHttpToolsProtocol(_HeadGuard, HttpToolsProtocol):
         self._head_bytes = 0
         self._cancel_head_timer()
         super().on_headers_complete()
-        cycle = self.cycle
         if upgrade:
             # The parser cannot read another request on this connection after an Upgrade.
-            cycle.keep_alive = False
-        if cycle is not None and cycle.scope is self.scope:
-            # Each response's head and first body bytes in one write (_HeadWithBody).
-            cycle.transport = _HeadWithBody(self.transport, cycle, self.loop)  # type: ignore[assignment]
+            self.cycle.keep_alive = False
 
     def _declares_body(self) -> bool:
         for name, value in self.headers:
@@ -396,57 +392,6 @@ class GuardedHttpToolsProtocol(_HeadGuard, HttpToolsProtocol):
             ):
                 return True
         return False
-
-
-class _HeadWithBody:
-    """The transport as one response cycle sees it: the response head is held back until the
-    body's first bytes, so a small response leaves in one write (one syscall, one wake-up of
-    the client) instead of two. A head with no body following at once still goes out at the
-    end of this turn of the event loop. Writes before the head (100 Continue) pass through.
-    """
-
-    __slots__ = ("_cycle", "_head_done", "_held", "_loop", "_transport")
-
-    def __init__(
-        self,
-        transport: asyncio.Transport,
-        cycle: RequestResponseCycle,
-        loop: asyncio.AbstractEventLoop,
-    ) -> None:
-        self._transport = transport
-        self._cycle = cycle
-        self._loop = loop
-        self._held: bytes | None = None
-        self._head_done = False
-
-    def write(self, data: bytes) -> None:
-        held = self._held
-        if held is not None:
-            self._held = None
-            self._transport.write(held + data)
-        elif not self._head_done and self._cycle.response_started:
-            # uvicorn's send() sets response_started, then writes the status line and headers.
-            self._head_done = True
-            self._held = data
-            self._loop.call_soon(self._flush)
-        else:
-            self._transport.write(data)
-
-    def _flush(self) -> None:
-        held = self._held
-        if held is not None:
-            self._held = None
-            self._transport.write(held)
-
-    def is_closing(self) -> bool:
-        return self._transport.is_closing()
-
-    def close(self) -> None:
-        self._flush()
-        self._transport.close()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._transport, name)
 
 
 def guarded_protocol(
