@@ -28,8 +28,10 @@ from uvicorn.server import ServerState
 from .settings import Settings
 
 __all__ = [
+    "HEAD_WITH_BODY",
     "GuardedH11Protocol",
     "GuardedHttpToolsProtocol",
+    "HeadJoiner",
     "RequestLimits",
     "check_head",
     "guarded_protocol",
@@ -297,6 +299,11 @@ class GuardedHttpToolsProtocol(_HeadGuard, HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm_head_timer()
+        self._joiner = HeadJoiner(transport)
+        # ASGI extensions are dicts by name; ours holds the one callable.
+        self._extensions: dict[str, dict[object, object]] = {
+            HEAD_WITH_BODY: {"hold": self._joiner.hold_next}
+        }
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_timer()
@@ -381,9 +388,20 @@ class GuardedHttpToolsProtocol(_HeadGuard, HttpToolsProtocol):
         self._head_bytes = 0
         self._cancel_head_timer()
         super().on_headers_complete()
+        cycle = self.cycle
         if upgrade:
             # The parser cannot read another request on this connection after an Upgrade.
-            self.cycle.keep_alive = False
+            cycle.keep_alive = False
+        if cycle is not None and cycle.scope is self.scope:
+            # A new cycle: it writes through the joiner, which the app may ask (scope
+            # extension HEAD_WITH_BODY) to send the response head with the body's first bytes.
+            cycle.transport = self._joiner  # type: ignore[assignment]
+            self.scope["extensions"] = self._extensions
+
+    def on_response_complete(self) -> None:
+        # A held head whose body wrote nothing (a HEAD response) leaves now.
+        self._joiner.flush()
+        super().on_response_complete()
 
     def _declares_body(self) -> bool:
         for name, value in self.headers:
@@ -392,6 +410,58 @@ class GuardedHttpToolsProtocol(_HeadGuard, HttpToolsProtocol):
             ):
                 return True
         return False
+
+
+# ASGI scope extension (httptools protocol only): scope["extensions"][HEAD_WITH_BODY]["hold"]
+# is a callable the app calls right before http.response.start when the body follows at once.
+HEAD_WITH_BODY = "ingressproxy.head_with_body"
+
+
+class HeadJoiner:
+    """The transport as uvicorn's response cycle sees it. After `hold_next()`, the next write
+    (the response head) waits for the one after it (the body), and both leave in one write:
+    one system call and one wake-up of the client instead of two, ~2 µs of CPU and a few µs
+    of latency per small response (docs/performance.md). The end of the response (the
+    protocol's on_response_complete) and closing flush what is held, so a head is never lost,
+    even when no body write follows (HEAD). Without `hold_next()` writes pass straight through.
+    """
+
+    __slots__ = ("_held", "_hold", "_transport")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._hold = False
+        self._held: bytes | None = None
+
+    def hold_next(self) -> None:
+        self._hold = True
+
+    def write(self, data: bytes) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            data = held + data
+        elif self._hold:
+            self._hold = False
+            self._held = data
+            return
+        self._transport.write(data)
+
+    def flush(self) -> None:
+        self._hold = False
+        held, self._held = self._held, None
+        if held is not None:
+            self._transport.write(held)
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 def guarded_protocol(

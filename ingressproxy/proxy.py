@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 
 from starlette.types import Message, Receive, Scope, Send
 
@@ -39,6 +40,7 @@ from .exchange import (
     request_id,
 )
 from .forward_http import EMPTY_BODY, HTTPForwarder, RequestBody, UpstreamResponse
+from .guard import HEAD_WITH_BODY
 from .headers import HeaderRewriter, RequestHead, ResponseHead
 from .observe import RequestObserver, RequestRecord, error_kind
 from .paths import BadPath
@@ -62,6 +64,8 @@ PROXY_UVICORN_OPTIONS: dict[str, bool] = {
 # RFC 9110 9.2.2: methods whose repetition has the same effect as one request. Only these are
 # retried after a connection closed before any response byte (nginx: proxy_next_upstream
 # non_idempotent is off by default).
+_NO_EXTENSIONS: dict[str, dict[object, object]] = {}
+
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 
 
@@ -269,7 +273,10 @@ class ProxyApp:
                     f"{upstream.endpoint} sent both Content-Length and Transfer-Encoding"
                 )
             responding = True
-            await self._relay(upstream, reply, send, watch)
+            joiner = scope.get("extensions", _NO_EXTENSIONS).get(HEAD_WITH_BODY)
+            await self._relay(
+                upstream, reply, send, watch, joiner["hold"] if joiner is not None else None
+            )
         except asyncio.CancelledError:
             if not watch.gone:
                 # uvicorn's graceful shutdown ran out of time: a short 503 beats its generic
@@ -377,23 +384,30 @@ class ProxyApp:
             return upstream
 
     async def _relay(
-        self, upstream: UpstreamResponse, reply: ResponseHead, send: Send, watch: ClientWatch
+        self,
+        upstream: UpstreamResponse,
+        reply: ResponseHead,
+        send: Send,
+        watch: ClientWatch,
+        hold_head: Callable[[], None] | None,
     ) -> None:
         """Stream the upstream's response to the client, one ASGI message per chunk.
 
         uvicorn's send() waits while the client's socket buffer is full, so a slow reader
         stops us reading the upstream (back-pressure, not memory).
         """
-        await send(
-            {"type": "http.response.start", "status": upstream.status, "headers": reply.headers}
-        )
+        start = {"type": "http.response.start", "status": upstream.status, "headers": reply.headers}
         whole = upstream.complete_body()
         if whole is not None:
             # The whole response arrived with its head (most small ones): one body message,
-            # no iteration.
+            # no iteration, and behind our guard one write for both (guard.HeadJoiner).
             watch.stop()
+            if hold_head is not None:
+                hold_head()
+            await send(start)
             await send({"type": "http.response.body", "body": whole, "more_body": False})
             return
+        await send(start)
         remaining = reply.content_length
         finished = False
         async for chunk in upstream.chunks():
