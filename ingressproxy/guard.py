@@ -361,11 +361,17 @@ class GuardedHttpToolsProtocol(_HeadGuard, HttpToolsProtocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_bytes += len(name) + len(value) + 4
-        if self._header_bytes > self.limits.max_header_bytes:
+        headers = self.headers
+        limits = self.limits
+        if self._header_bytes > limits.max_header_bytes:
             self._stop(431, f"{self._header_bytes}+ bytes of header fields")
-        if len(self.headers) >= self.limits.max_headers:
-            self._stop(431, f"more than {self.limits.max_headers} header fields")
-        super().on_header(name, value)
+        if len(headers) >= limits.max_headers:
+            self._stop(431, f"more than {limits.max_headers} header fields")
+        # uvicorn's on_header, inline: it runs for every header of every request.
+        name = name.lower()
+        if name == b"expect" and value.lower() == b"100-continue":
+            self.expect_100_continue = True
+        headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         parser = self.parser
@@ -386,7 +392,8 @@ class GuardedHttpToolsProtocol(_HeadGuard, HttpToolsProtocol):
         self._head_open = False
         self._begun = False
         self._head_bytes = 0
-        self._cancel_head_timer()
+        if self._head_timer is not None:
+            self._cancel_head_timer()
         super().on_headers_complete()
         cycle = self.cycle
         if upgrade:
