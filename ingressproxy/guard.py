@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import http
 import logging
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -25,6 +26,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from .deadlines import Deadlines
 from .settings import Settings
 
 __all__ = [
@@ -276,6 +278,33 @@ class GuardedH11Protocol(_HeadGuard, H11Protocol):
         self._refuse(status, detail)
 
 
+# One set of coarse keep-alive deadlines per event loop, shared by its connections.
+_KEEPALIVE: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Deadlines] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _keepalive_deadlines(loop: asyncio.AbstractEventLoop) -> Deadlines:
+    deadlines = _KEEPALIVE.get(loop)
+    if deadlines is None:
+        # A second late at most: nothing waits on a keep-alive timeout.
+        deadlines = _KEEPALIVE[loop] = Deadlines(resolution=1.0)
+    return deadlines
+
+
+class _Disarm:
+    """Stands in for uvicorn's keep-alive TimerHandle: its cancel() disarms our deadline."""
+
+    __slots__ = ("_deadlines", "_key")
+
+    def __init__(self, deadlines: Deadlines, key: object) -> None:
+        self._deadlines = deadlines
+        self._key = key
+
+    def cancel(self) -> None:
+        self._deadlines.disarm(self._key)
+
+
 class GuardedHttpToolsProtocol(_HeadGuard, HttpToolsProtocol):
     """uvicorn's httptools protocol with RequestLimits, the header deadline and check_head."""
 
@@ -300,6 +329,8 @@ class GuardedHttpToolsProtocol(_HeadGuard, HttpToolsProtocol):
         super().connection_made(transport)
         self._arm_head_timer()
         self._joiner = HeadJoiner(transport)
+        self._keepalive = _keepalive_deadlines(self.loop)
+        self._keepalive_handle = _Disarm(self._keepalive, self)
         # ASGI extensions are dicts by name; ours holds the one callable.
         self._extensions: dict[str, dict[object, object]] = {
             HEAD_WITH_BODY: {"hold": self._joiner.hold_next}
@@ -408,7 +439,20 @@ class GuardedHttpToolsProtocol(_HeadGuard, HttpToolsProtocol):
     def on_response_complete(self) -> None:
         # A held head whose body wrote nothing (a HEAD response) leaves now.
         self._joiner.flush()
-        super().on_response_complete()
+        # uvicorn's on_response_complete, but the keep-alive timeout is a coarse deadline
+        # (deadlines.py) instead of a loop timer armed and cancelled for every request.
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self._unset_keepalive_if_required()
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+        else:
+            self._keepalive.arm(self, self.timeout_keep_alive, self.timeout_keep_alive_handler)
+            # What uvicorn's _unset_keepalive_if_required cancels on the next bytes or close.
+            self.timeout_keep_alive_task = self._keepalive_handle  # type: ignore[assignment]
 
     def _declares_body(self) -> bool:
         for name, value in self.headers:
