@@ -177,10 +177,10 @@ class _Connection(asyncio.Protocol):
             length = False
             codings: list[bytes] = []
             for name, value in self.headers:
-                lower = name.lower()
-                if lower == b"content-length":
+                size = len(name)  # lower() only the two names that matter here
+                if size == 14 and name.lower() == b"content-length":
                     length = True
-                elif lower == b"transfer-encoding":
+                elif size == 17 and name.lower() == b"transfer-encoding":
                     codings.append(value.strip().lower())
             if codings and codings != [b"chunked"]:
                 # Only plain chunked, as h11 and headers.py on the request side: a coding we

