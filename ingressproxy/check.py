@@ -132,7 +132,7 @@ class Outcome:
 
 
 def outcome(table: RouteTable, host: str, path: str) -> Outcome:
-    route = table.match(host, path).route
+    route = table.route(host, path)
     if route is None:
         return Outcome(404, "", "")
     backend = route.backend

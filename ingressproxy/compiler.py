@@ -585,16 +585,16 @@ def _shadowed(table: RouteTable) -> list[Diagnostic]:
     for host, t in tables:
         for route in (*t.exact.values(), *t.prefix.values(), *t.strings.values()):
             path = probe.path_for(route)
-            winner = table.match(host, path).route
+            winner = table.route(host, path)
             if winner is not None and winner is not route:
                 out.append(_shadow_diagnostic(route, winner, path, table))
         if t.default is not None:
-            winner = table.match(host, probe.unmatched).route
+            winner = table.route(host, probe.unmatched)
             if winner is not None and winner is not t.default:
                 out.append(_shadow_diagnostic(t.default, winner, probe.unmatched, table))
     if table.default is not None:
         hosts = [h for h, _ in tables] + [probe.unknown_host]
-        winners = [table.match(h, probe.unmatched).route for h in hosts]
+        winners = [table.route(h, probe.unmatched) for h in hosts]
         if all(w is not table.default for w in winners):
             msg = (
                 "the defaultBackend for requests no rule matches is never used: every host has"

@@ -217,7 +217,7 @@ def explain(
             diagnostics=(),
             notes=tuple(notes),
         )
-    route = table.match(host, path).route
+    route = table.route(host, path)
     hosts, consulted, host_decision = _hosts(table, host)
     rules = tuple(
         check

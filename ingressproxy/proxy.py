@@ -209,7 +209,7 @@ class ProxyApp:
         # is the same either way.
         secure = scope.get("scheme") == "https"
         table = snapshot.entrypoints.table(snapshot.table, secure)
-        route = table.match(host, path).route
+        route = table.route(host, path)
         if note is not None:
             note.host, note.path, note.table, note.route = host, path, table, route
         if (

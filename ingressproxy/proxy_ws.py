@@ -69,7 +69,7 @@ class WebSocketProxy:
         host = normalize_host(head.host.decode("latin-1"))
         secure = scope.get("scheme") == "wss"
         table = snapshot.entrypoints.table(snapshot.table, secure)
-        route = table.match(host, path).route
+        route = table.route(host, path)
         if route is None:
             await self._ws_answer(scope, send, 404, f'no route for host "{host}" path "{path}"\n')
             return

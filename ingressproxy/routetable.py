@@ -333,14 +333,22 @@ class RouteTable:
         if self.fallthrough:
             return self._match_any_table(host, path)
         table, how, key = self.select_host(host)
+        return Match(self._route_in(table, path), how, key)
+
+    def route(self, host: str, path: str) -> Route | None:
+        """`match(host, path).route` without building the Match: the proxy's per-request
+        look-up (a frozen dataclass costs more to make than the look-up itself)."""
+        if self.fallthrough:
+            return self._match_any_table(host, path).route
+        return self._route_in(self.select_host(host)[0], path)
+
+    def _route_in(self, table: HostTable | None, path: str) -> Route | None:
         route: Route | None = None
         if table is not None:
             route = table.match_path(path)
             if route is None:
                 route = table.default
-        if route is None:
-            route = self.default
-        return Match(route, how, key)
+        return self.default if route is None else route
 
     def _match_any_table(self, host: str, path: str) -> Match:
         best: Route | None = None

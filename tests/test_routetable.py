@@ -272,3 +272,14 @@ def test_host_rule_without_http_uses_its_ingress_default_backend() -> None:
 )
 def test_normalize_host(raw: str, expected: str) -> None:
     assert normalize_host(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("host", "path"),
+    [(r[0], p) for r in HOST_ROWS for p in ("/", "/any/x", "/nothing")],
+)
+def test_route_is_what_match_finds(host: str, path: str) -> None:
+    """RouteTable.route (the proxy's look-up, no Match object) agrees with match().route."""
+    t = _host_table()
+    h = normalize_host(host)
+    assert t.route(h, path) is t.match(h, path).route
