@@ -40,8 +40,8 @@ from .exchange import (
     request_id,
 )
 from .forward_http import EMPTY_BODY, HTTPForwarder, RequestBody, UpstreamResponse
-from .guard import HEAD_WITH_BODY
 from .headers import HeaderRewriter, RequestHead, ResponseHead
+from .headjoin import HEAD_WITH_BODY
 from .observe import RequestObserver, RequestRecord, error_kind
 from .paths import BadPath
 from .proxy_ws import WebSocketProxy
@@ -400,7 +400,7 @@ class ProxyApp:
         whole = upstream.complete_body()
         if whole is not None:
             # The whole response arrived with its head (most small ones): one body message,
-            # no iteration, and behind our guard one write for both (guard.HeadJoiner).
+            # no iteration, and behind our guard one write for both (headjoin.HeadJoiner).
             watch.stop()
             if hold_head is not None:
                 hold_head()

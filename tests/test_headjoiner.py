@@ -1,4 +1,4 @@
-"""guard.HeadJoiner: a response head held at the app's request leaves with the body, in one
+"""headjoin.HeadJoiner: a response head held at the app's request leaves with the body, in one
 write, over a real uvicorn listener; without the request, writes pass straight through."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from ingressproxy.guard import HEAD_WITH_BODY, HeadJoiner, RequestLimits, guarded_protocol
+from ingressproxy.guard import RequestLimits, guarded_protocol
+from ingressproxy.headjoin import HEAD_WITH_BODY, HeadJoiner
 from ingressproxy.testing import serve_in_thread
 
 WAIT = 10.0
