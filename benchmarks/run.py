@@ -11,9 +11,10 @@ run is bounded by wrk's duration, and every process started is stopped on the wa
 
     python benchmarks/run.py [--rounds 3] [--duration 5] [--variants] [--json FILE]
 
-`--variants` adds the hot-path alternatives measured for issue 8: the proxy as a raw ASGI app
-without Starlette, uvicorn's pure-Python loop and parser, and httpx over the `httpx-aiohttp`
-transport (when installed).
+`--variants` adds the hot-path alternatives measured for issue 8 (httpx's own transport, the
+full Starlette stack, uvicorn's pure-Python loop and parser, httpx over the `httpx-aiohttp`
+transport when installed) and two floors from benchmarks/floor.py: uvicorn answering by itself,
+and uvicorn with a minimal raw proxy, shown without ratios (they are references, not proxies).
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ SCENARIOS = (
     Scenario("big-c32", "/big", 32, "1 MiB, 32 connections"),
 )
 ALL_SCENARIOS = tuple(s.key for s in SCENARIOS)
+SMALL_SCENARIOS = ("small-c1", "small-c32")
 PEERS = ("nginx", "haproxy")
 OURS = "ingressproxy"  # the headline row: one worker, no admin listener, no access log
 
@@ -296,7 +298,7 @@ class Server:
     scenarios: tuple[str, ...] = ALL_SCENARIOS
     host: str = HOST
     pids: list[int] = field(default_factory=list)
-    role: str = "ours"  # ours | peer | direct
+    role: str = "ours"  # ours | peer | direct | floor
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -424,6 +426,7 @@ def start_ours(
     flags: Sequence[str] = ("--admin-port", "off", "--access-log", "off"),
     scenarios: tuple[str, ...] = ALL_SCENARIOS,
     variant: str | None = None,
+    role: str = "ours",
 ) -> Server:
     """`ingressproxy serve FOLDER --port 0 FLAGS`, or a hot-path `variant` of it (see
     `serve_variant`). Its output goes to a file: the access log, when on, costs a write like
@@ -447,7 +450,7 @@ def start_ours(
     except BaseException:
         proc.kill()
         raise
-    server = Server(name, label, proc, port, scenarios=scenarios)
+    server = Server(name, label, proc, port, role=role, scenarios=scenarios)
     _wait_answer(server, "/small", log)
     return server
 
@@ -652,6 +655,9 @@ VARIANTS = {
     "aiohttp": "variant: httpx over httpx-aiohttp",
     "h11": "variant: asyncio loop + h11 parser",
     "starlette": "variant: full Starlette router + middleware",
+    # Not proxies to ship: what uvicorn costs before any proxy logic (benchmarks/floor.py).
+    "floor-proxy": "floor: uvicorn + minimal raw proxy (floor.py)",
+    "floor-hello": "floor: uvicorn answering itself (no upstream)",
 }
 
 
@@ -742,8 +748,23 @@ def start_all(
         if variants:
             for variant, label in VARIANTS.items():
                 name = f"variant-{variant}"
-                if want(name) and _variant_available(variant):
-                    servers.append(start_ours(name, label, small, work, pin, variant=variant))
+                if not (want(name) and _variant_available(variant)):
+                    continue
+                floor = variant.startswith("floor-")
+                servers.append(
+                    start_ours(
+                        name,
+                        label,
+                        small,
+                        work,
+                        pin,
+                        variant=variant,
+                        # A floor is a reference, not ours: no ratios. The hello floor answers
+                        # 50 bytes to every path, so it has no 1 MiB row.
+                        role="floor" if floor else "ours",
+                        scenarios=SMALL_SCENARIOS if variant == "floor-hello" else ALL_SCENARIOS,
+                    )
+                )
     except BaseException:
         for s in servers:
             s.stop()
@@ -913,6 +934,8 @@ def serve_variant(variant: str, folder: Path) -> int:
 
     logging.basicConfig(level="INFO", format="%(levelname)s %(name)s: %(message)s")
     settings = Settings(manifests=folder, port=0, admin_port=None, access_log="off")
+    if variant.startswith("floor-"):
+        return _serve_floor(variant, folder)
     app = create_app(settings)
     forwarder = app.state.proxy._forwarder
     limits: httpx.Limits = forwarder._limits
@@ -943,6 +966,32 @@ def serve_variant(variant: str, folder: Path) -> int:
     config = uvicorn.Config(
         app, host="127.0.0.1", port=0, loop=loop, access_log=False, lifespan="on",
         log_level="info", **options,
+    )  # fmt: skip
+    uvicorn.Server(config).run()
+    return 0
+
+
+def _serve_floor(variant: str, folder: Path) -> int:
+    """A floor (benchmarks/floor.py) under plain uvicorn with uvloop and httptools, sending to
+    the endpoint the generated manifests give the benchmark's host."""
+    import uvicorn
+    from floor import hello_app, raw_proxy_app
+
+    from ingressproxy.reloader import build_snapshot, compile_options
+    from ingressproxy.settings import Settings
+
+    app: Any = hello_app
+    if variant == "floor-proxy":
+        built = build_snapshot(folder, compile_options(Settings(manifests=folder)))
+        route = built[0].table.route(HOST, "/small") if built is not None else None
+        if route is None or not route.backend.endpoints:
+            raise SystemExit(f"no endpoint for {HOST} in {folder}")
+        endpoint = route.backend.endpoints[0]
+        app = raw_proxy_app(endpoint.address, endpoint.port)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, loop="uvloop", http="httptools", access_log=False,
+        lifespan="off", log_level="info", proxy_headers=False, server_header=False,
+        date_header=False,
     )  # fmt: skip
     uvicorn.Server(config).run()
     return 0

@@ -180,3 +180,25 @@ def test_wrk_against_the_nginx_backend() -> None:
             backend.stop()
     assert result.requests > 0
     assert result.errors == 0
+
+
+def test_the_raw_proxy_floor_relays_a_real_upstream() -> None:
+    """benchmarks/floor.py's minimal proxy (a benchmark reference) really proxies, over
+    sockets: the upstream's status, headers and body, request after request."""
+    from ingressproxy.testing import serve_in_thread
+
+    spec = importlib.util.spec_from_file_location("bench_floor", ROOT / "benchmarks" / "floor.py")
+    assert spec is not None and spec.loader is not None
+    floor = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(floor)
+    import httpx
+
+    with (
+        serve_in_thread(floor.hello_app) as upstream,
+        serve_in_thread(floor.raw_proxy_app("127.0.0.1", upstream.port)) as proxy,
+        httpx.Client(trust_env=False, timeout=10) as client,
+    ):
+        for _ in range(3):
+            r = client.get(f"{proxy.url}/small", headers={"Host": "bench.example"})
+            assert (r.status_code, r.content) == (200, b"x" * 50)
+            assert r.headers["content-length"] == "50"
