@@ -14,7 +14,9 @@ from ingressproxy.headjoin import HEAD_WITH_BODY, HeadJoiner
 from ingressproxy.testing import serve_in_thread
 
 WAIT = 10.0
-PAUSE = 0.3  # between the head and the body in the app below
+# Between the head and the body in the app below: long enough that a client thread stalled
+# on a loaded machine still reads the unheld head before the body exists.
+PAUSE = 1.0
 
 
 class Recorder:
