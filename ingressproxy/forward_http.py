@@ -178,9 +178,17 @@ class UpstreamResponse:
         the proxy answers with one body message instead of iterating `chunks()`."""
         return None
 
-    def chunks(self) -> AsyncIterator[bytes]:
+    async def chunks(self) -> AsyncIterator[bytes]:
         """The body exactly as it came off the wire (never decompressed), chunk by chunk as
         the upstream sends it. Raises UpstreamTimeout / UpstreamProtocolError mid-body."""
+        try:
+            async for chunk in self._raw_chunks():
+                yield chunk
+        except httpx.TransportError as exc:
+            raise _mapped(exc, self.endpoint, "failed mid-body") from exc
+
+    def _raw_chunks(self) -> AsyncIterator[bytes]:
+        """The transport's own body iterator (raising httpx's errors)."""
         raise NotImplementedError
 
     async def aclose(self) -> None:
@@ -201,12 +209,8 @@ class _PooledResponse(UpstreamResponse):
     def complete_body(self) -> bytes | None:
         return self._exchange.complete_body()
 
-    async def chunks(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._exchange.chunks():
-                yield chunk
-        except httpx.TransportError as exc:
-            raise _mapped(exc, self.endpoint, "failed mid-body") from exc
+    def _raw_chunks(self) -> AsyncIterator[bytes]:
+        return self._exchange.chunks()
 
     async def aclose(self) -> None:
         self._exchange.release()
@@ -221,12 +225,8 @@ class _HttpxResponse(UpstreamResponse):
         super().__init__(response.status_code, response.headers.raw, endpoint)
         self._response = response
 
-    async def chunks(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._response.aiter_raw():
-                yield chunk
-        except httpx.TransportError as exc:
-            raise _mapped(exc, self.endpoint, "failed mid-body") from exc
+    def _raw_chunks(self) -> AsyncIterator[bytes]:
+        return self._response.aiter_raw()
 
     async def aclose(self) -> None:
         await self._response.aclose()
