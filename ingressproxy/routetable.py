@@ -302,31 +302,35 @@ class RouteTable:
         table = self.exact_hosts.get(host)
         if table is not None:
             found.append((table, HostMatch.EXACT, host))
-        if self.wildcard_hosts:
-            dot = host.find(".")
-            if dot > 0:
-                suffix = host[dot + 1 :]
-                table = self.wildcard_hosts.get(suffix)
-                if table is not None:
-                    found.append((table, HostMatch.WILDCARD, "*." + suffix))
+        wildcard = self._wildcard(host)
+        if wildcard is not None:
+            found.append((wildcard[0], HostMatch.WILDCARD, wildcard[1]))
         if self.any_host is not None:
             found.append((self.any_host, HostMatch.ANY, None))
         return found
 
     def select_host(self, host: str) -> tuple[HostTable | None, HostMatch, str | None]:
+        """The one host table that serves `host` (no fall-through): the first of host_tables."""
         table = self.exact_hosts.get(host)
         if table is not None:
             return table, HostMatch.EXACT, host
+        wildcard = self._wildcard(host)
+        if wildcard is not None:
+            return wildcard[0], HostMatch.WILDCARD, wildcard[1]
+        if self.any_host is not None:
+            return self.any_host, HostMatch.ANY, None
+        return None, HostMatch.NONE, None
+
+    def _wildcard(self, host: str) -> tuple[HostTable, str] | None:
+        """The `*.suffix` table covering `host` (exactly one more label) and its key."""
         if self.wildcard_hosts:
             dot = host.find(".")
             if dot > 0:
                 suffix = host[dot + 1 :]
                 table = self.wildcard_hosts.get(suffix)
                 if table is not None:
-                    return table, HostMatch.WILDCARD, "*." + suffix
-        if self.any_host is not None:
-            return self.any_host, HostMatch.ANY, None
-        return None, HostMatch.NONE, None
+                    return table, "*." + suffix
+        return None
 
     def match(self, host: str, path: str) -> Match:
         """`host` as normalize_host gives it, `path` canonical (see paths.canonicalize)."""
