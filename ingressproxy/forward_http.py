@@ -38,7 +38,7 @@ from .errors import (
 from .routetable import Endpoint
 from .settings import Settings
 from .tls import upstream_verify
-from .upstream import UpstreamExchange, UpstreamTransport
+from .upstream import UpstreamExchange, UpstreamTransport, pool_key
 
 __all__ = [
     "DEFAULT_KEEPALIVE_EXPIRY",
@@ -309,9 +309,7 @@ class HTTPForwarder:
         """(scheme, host, port): how our pool names an endpoint's connections."""
         key = self._keys.get(endpoint.base_url)
         if key is None:
-            url = self._url(endpoint)
-            port = url.port or (443 if url.raw_scheme == b"https" else 80)
-            key = (url.raw_scheme, url.raw_host, port)
+            key = pool_key(self._url(endpoint))
             if len(self._keys) >= 4096:
                 self._keys.clear()
             self._keys[endpoint.base_url] = key

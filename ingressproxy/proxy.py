@@ -64,9 +64,10 @@ PROXY_UVICORN_OPTIONS: dict[str, bool] = {
 # RFC 9110 9.2.2: methods whose repetition has the same effect as one request. Only these are
 # retried after a connection closed before any response byte (nginx: proxy_next_upstream
 # non_idempotent is off by default).
-_NO_EXTENSIONS: dict[str, dict[object, object]] = {}
-
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+
+# A scope without extensions (servers other than our guarded httptools protocol).
+_NO_EXTENSIONS: dict[str, dict[object, object]] = {}
 
 
 # uvicorn's websockets-sansio protocol logs this at ERROR after every handshake answered with

@@ -30,7 +30,7 @@ from httptools import HttpParserError, HttpResponseParser
 
 from .deadlines import Deadlines
 
-__all__ = ["UpstreamExchange", "UpstreamTransport"]
+__all__ = ["UpstreamExchange", "UpstreamTransport", "pool_key"]
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -295,6 +295,12 @@ class _Connection(asyncio.Protocol):
         self.pool._forget(self)
 
 
+def pool_key(url: httpx.URL) -> tuple[bytes, bytes, int]:
+    """(scheme, host, port): how the pool names an upstream's connections."""
+    scheme = url.raw_scheme
+    return scheme, url.raw_host, url.port or (443 if scheme == b"https" else 80)
+
+
 def _expire(waiter: asyncio.Future[None], what: str) -> None:
     if not waiter.done():
         waiter.set_exception(httpx.ReadTimeout(f"timed out waiting for the upstream's {what}"))
@@ -513,11 +519,9 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
-        scheme = url.raw_scheme
-        port = url.port or (443 if scheme == b"https" else 80)
         timeouts: Mapping[str, float | None] = request.extensions.get("timeout", {})
         exchange = await self.exchange(
-            (scheme, url.raw_host, port),
+            pool_key(url),
             request.method.encode("ascii"),
             request.extensions.get("target") or url.raw_path,
             request.headers.raw,
