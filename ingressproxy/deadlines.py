@@ -8,13 +8,16 @@ disarming a dict pop, and one loop timer wakes every `resolution` seconds while 
 armed, to fire what is due. A deadline therefore fires up to `resolution` late, which is
 fine for timeouts counted in seconds, and never early.
 
-One Deadlines serves one event loop, the one running at its first `arm`; owners make a new one
-when they start on another loop (ProxyApp.startup, a new UpstreamTransport).
+One Deadlines serves one event loop: the one running at its first `arm` (owners make a new one
+when they start on another loop: ProxyApp.startup, a new UpstreamTransport), or the one given
+to `Deadlines.for_loop`, which shares one instance per loop and resolution among objects that
+have no owner to hold it (the guard's connections).
 """
 
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -29,13 +32,23 @@ class Deadlines:
     now (up to `resolution` later), unless `disarm(key)` came first. Arming a key again
     replaces its deadline."""
 
-    __slots__ = ("_due", "_handle", "_loop", "_resolution")
+    __slots__ = ("__weakref__", "_due", "_handle", "_loop", "_resolution")
 
     def __init__(self, resolution: float = DEFAULT_RESOLUTION) -> None:
         self._resolution = resolution
         self._loop: asyncio.AbstractEventLoop | None = None
         self._due: dict[Hashable, tuple[float, Callable[..., None], tuple[Any, ...]]] = {}
         self._handle: asyncio.TimerHandle | None = None
+
+    @classmethod
+    def for_loop(cls, loop: asyncio.AbstractEventLoop, resolution: float) -> Deadlines:
+        """The instance shared by everything on `loop` that asks for this resolution."""
+        key = (loop, resolution)
+        shared = _SHARED.get(key)
+        if shared is None:
+            shared = _SHARED[key] = cls(resolution)
+            shared._loop = loop
+        return shared
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:
@@ -84,3 +97,9 @@ class Deadlines:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
+
+
+# Deadlines.for_loop's instances: dropped with their loop (the values hold it only weakly).
+_SHARED: weakref.WeakValueDictionary[tuple[asyncio.AbstractEventLoop, float], Deadlines] = (
+    weakref.WeakValueDictionary()
+)

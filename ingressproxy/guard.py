@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import http
 import logging
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -277,20 +276,6 @@ class GuardedH11Protocol(_HeadGuard, H11Protocol):
         self._refuse(status, detail)
 
 
-# One set of coarse keep-alive deadlines per event loop, shared by its connections.
-_KEEPALIVE: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Deadlines] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _keepalive_deadlines(loop: asyncio.AbstractEventLoop) -> Deadlines:
-    deadlines = _KEEPALIVE.get(loop)
-    if deadlines is None:
-        # A second late at most: nothing waits on a keep-alive timeout.
-        deadlines = _KEEPALIVE[loop] = Deadlines(resolution=1.0)
-    return deadlines
-
-
 class _Disarm:
     """Stands in for uvicorn's keep-alive TimerHandle: its cancel() disarms our deadline."""
 
@@ -328,7 +313,8 @@ class GuardedHttpToolsProtocol(_HeadGuard, HttpToolsProtocol):
         super().connection_made(transport)
         self._arm_head_timer()
         self._joiner = HeadJoiner(transport)
-        self._keepalive = _keepalive_deadlines(self.loop)
+        # Shared by the loop's connections; a second late at most: nothing waits on it.
+        self._keepalive = Deadlines.for_loop(self.loop, resolution=1.0)
         self._keepalive_handle = _Disarm(self._keepalive, self)
         # ASGI extensions are dicts by name; ours holds the one callable.
         self._extensions: dict[str, dict[object, object]] = {

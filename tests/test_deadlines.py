@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
+from ingressproxy import deadlines
 from ingressproxy.deadlines import Deadlines
 
 
@@ -59,3 +61,24 @@ def test_a_failing_callback_does_not_stop_the_others() -> None:
         assert [str(e) for e in errors] == ["boom"]
 
     asyncio.run(main())
+
+
+def test_for_loop_shares_one_instance_per_loop_and_resolution_and_lets_it_go() -> None:
+    loops: list[asyncio.AbstractEventLoop] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loops.append(loop)
+        a = Deadlines.for_loop(loop, 1.0)
+        assert Deadlines.for_loop(loop, 1.0) is a
+        assert Deadlines.for_loop(loop, 0.5) is not a
+        assert a.loop is loop  # bound before any arm
+        fired: list[str] = []
+        a.arm("k", 0.0, fired.append, "k")
+        await asyncio.sleep(1.2)
+        assert fired == ["k"]
+
+    asyncio.run(main())
+    gc.collect()
+    # Nobody holds this loop's instances any more: nothing is kept for it.
+    assert not [key for key in deadlines._SHARED if key[0] is loops[0]]
