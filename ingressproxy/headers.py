@@ -93,14 +93,19 @@ _REQUEST_ACTIONS: dict[bytes, int] = {
     b"content-length": _CONTENT_LENGTH,
 }
 
-# What response() does with a field, by lower-case name; fields not listed pass unchanged.
-_HOP, _SERVER, _DATE, _LENGTH = "hop", "server", "date", "length"
-_RESPONSE_ACTIONS: dict[bytes, str] = {
-    **dict.fromkeys(HOP_BY_HOP, _HOP),
+# The same for the response pass (the action numbers above, two more); fields not listed pass
+# unchanged.
+_SERVER = 8
+_DATE = 9
+_RESPONSE_ACTIONS: dict[bytes, int] = {
+    **{name: _DROP for name in HOP_BY_HOP},
+    b"connection": _CONNECTION,
+    b"transfer-encoding": _TRANSFER_ENCODING,
     b"server": _SERVER,
     b"date": _DATE,
-    b"content-length": _LENGTH,
+    b"content-length": _CONTENT_LENGTH,
 }
+_NOTHING_NAMED: frozenset[bytes] = frozenset()
 
 # A Content-Length longer than this is not a length any upstream accepts (nor fits an int64,
 # where parsers that disagree about overflow open a smuggling hole).
@@ -151,6 +156,16 @@ class _RandomIds:
 
 _new_request_id = _RandomIds()
 os.register_at_fork(after_in_child=_new_request_id.reset)
+
+
+def _named_by_connection(values: list[bytes] | None) -> frozenset[bytes] | set[bytes]:
+    """The fields a message's Connection header values name for removal, besides the
+    hop-by-hop ones (always removed) and Host/Content-Length (never). Nothing for the plain
+    `keep-alive` or `close` nearly every message carries, without parsing it."""
+    if values is None or (len(values) == 1 and values[0].lower() in _PLAIN_CONNECTION):
+        return _NOTHING_NAMED
+    return connection_tokens(values) - HOP_BY_HOP - _PROTECTED
+
 
 _date_second = -1
 _date_value = b""
@@ -286,17 +301,14 @@ class HeaderRewriter:
             ):
                 request_id = value  # the first sane one; the others are dropped
 
-        if connection is not None and not (
-            len(connection) == 1 and connection[0].lower() in _PLAIN_CONNECTION
-        ):
-            tokens = connection_tokens(connection) - HOP_BY_HOP - _PROTECTED
-            if tokens:
-                out = [(n, v) for n, v in out if n not in tokens]
-                if b"x-forwarded-for" in tokens:
-                    incoming_xff.clear()
-                kept -= tokens
-                if b"x-request-id" in tokens:
-                    request_id = None
+        tokens = _named_by_connection(connection)
+        if tokens:
+            out = [(n, v) for n, v in out if n not in tokens]
+            if b"x-forwarded-for" in tokens:
+                incoming_xff.clear()
+            kept -= tokens
+            if b"x-request-id" in tokens:
+                request_id = None
 
         length: int | None = None
         if content_length is not None:
@@ -360,35 +372,31 @@ class HeaderRewriter:
         content_length: bytes | None = None
         transfer_encoding = False
         for name, value in headers:
-            lower = name.lower()
-            action = _RESPONSE_ACTIONS.get(lower)
+            action = _RESPONSE_ACTIONS.get(name.lower())
             if action is None:
                 out.append((name, value))  # most fields: one dict lookup and on
-            elif action is _HOP:
-                if lower == b"connection":
-                    if connection is None:
-                        connection = []
-                    connection.append(value)
-                elif lower == b"transfer-encoding":
-                    transfer_encoding = True
-            elif action is _SERVER:
+            elif action == _CONNECTION:
+                if connection is None:
+                    connection = []
+                connection.append(value)
+            elif action == _TRANSFER_ENCODING:
+                transfer_encoding = True
+            elif action == _SERVER:
                 has_server = True
                 out.append((name, value))
-            elif action is _DATE:
+            elif action == _DATE:
                 has_date = True
                 out.append((name, value))
-            else:  # Content-Length
+            elif action == _CONTENT_LENGTH:
                 content_length = value
                 if status not in _NO_BODY_STATUSES:
                     out.append((name, value))
-        if connection is not None and not (
-            len(connection) == 1 and connection[0].lower() in _PLAIN_CONNECTION
-        ):
-            tokens = connection_tokens(connection) - HOP_BY_HOP - _PROTECTED
-            if tokens:
-                out = [(n, v) for n, v in out if n.lower() not in tokens]
-                has_server = has_server and b"server" not in tokens
-                has_date = has_date and b"date" not in tokens
+            # _DROP: the other hop-by-hop fields
+        tokens = _named_by_connection(connection)
+        if tokens:
+            out = [(n, v) for n, v in out if n.lower() not in tokens]
+            has_server = has_server and b"server" not in tokens
+            has_date = has_date and b"date" not in tokens
         if not has_server and self._server:
             out.append((b"server", self._server))
         if not has_date:
