@@ -918,7 +918,8 @@ def serve_variant(variant: str, folder: Path) -> int:
     """Serve `folder` as `serve --admin-port off --access-log off` does, changed in one
     respect: httpcore = httpx's own transport instead of ours, aiohttp = httpx over the
     httpx-aiohttp transport, h11 = uvicorn's asyncio loop and h11 parser instead of uvloop and
-    httptools, starlette = every request through Starlette's router and middleware."""
+    httptools, starlette = every request through Starlette's router and middleware; or one of
+    the floors (floor-proxy, floor-hello: `_serve_floor`)."""
     import importlib
     import logging
 
@@ -933,9 +934,9 @@ def serve_variant(variant: str, folder: Path) -> int:
     from ingressproxy.settings import Settings
 
     logging.basicConfig(level="INFO", format="%(levelname)s %(name)s: %(message)s")
-    settings = Settings(manifests=folder, port=0, admin_port=None, access_log="off")
     if variant.startswith("floor-"):
         return _serve_floor(variant, folder)
+    settings = Settings(manifests=folder, port=0, admin_port=None, access_log="off")
     app = create_app(settings)
     forwarder = app.state.proxy._forwarder
     limits: httpx.Limits = forwarder._limits
