@@ -8,10 +8,13 @@ disarming a dict pop, and one loop timer wakes every `resolution` seconds while 
 armed, to fire what is due. A deadline therefore fires up to `resolution` late, which is
 fine for timeouts counted in seconds, and never early.
 
-One Deadlines serves one event loop: the one running at its first `arm` (owners make a new one
-when they start on another loop: ProxyApp.startup, a new UpstreamTransport), or the one given
-to `Deadlines.for_loop`, which shares one instance per loop and resolution among objects that
-have no owner to hold it (the guard's connections).
+`Sweep` is cheaper still for short-lived items that only need "still here after a while"
+(the disconnect watch): a set add and two set discards per item, no clock read.
+
+One Deadlines (or Sweep) serves one event loop: the one running at its first `arm` (owners
+make a new one when they start on another loop: ProxyApp.startup, a new UpstreamTransport), or
+the one given to `Deadlines.for_loop`, which shares one instance per loop and resolution among
+objects that have no owner to hold it (the guard's connections).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import weakref
 from collections.abc import Callable, Hashable
 from typing import Any
 
-__all__ = ["DEFAULT_RESOLUTION", "Deadlines"]
+__all__ = ["DEFAULT_RESOLUTION", "Deadlines", "Sweep"]
 
 # Late by at most this much: small beside the shortest timeout we arm (ClientWatch's 0.25 s).
 DEFAULT_RESOLUTION = 0.05
@@ -94,6 +97,72 @@ class Deadlines:
     def close(self) -> None:
         """Drop every deadline without firing it, and the loop timer."""
         self._due.clear()
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+
+class Sweep:
+    """`callback(item)` once for each added item still there `period` to 2 x `period`
+    seconds after its `add`, unless `discard(item)` came first.
+
+    Two generations on one loop timer: each tick calls back the items that were already
+    there at the previous tick, then the young become the old. The callback may `add` its
+    item again (it is then called back a generation later). Items must be hashable by
+    identity or value; the timer runs only while some item is added.
+    """
+
+    __slots__ = ("_callback", "_handle", "_loop", "_old", "_period", "_young")
+
+    def __init__(self, period: float, callback: Callable[[Any], None]) -> None:
+        self._period = period
+        self._callback = callback
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._young: set[Any] = set()
+        self._old: set[Any] = set()
+        self._handle: asyncio.TimerHandle | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The loop this serves (None before the first `add`)."""
+        return self._loop
+
+    def __len__(self) -> int:
+        return len(self._young) + len(self._old)
+
+    def add(self, item: Hashable) -> None:
+        self._young.add(item)
+        if self._handle is None:
+            loop = self._loop
+            if loop is None:
+                # Once: on Python 3.11 every get_running_loop() is a getpid() system call.
+                loop = self._loop = asyncio.get_running_loop()
+            self._handle = loop.call_later(self._period, self._tick)
+
+    def discard(self, item: Hashable) -> None:
+        self._young.discard(item)
+        self._old.discard(item)
+
+    def _tick(self) -> None:
+        loop = self._loop
+        assert loop is not None
+        due, self._old, self._young = self._old, self._young, set()
+        try:
+            for item in due:
+                try:
+                    self._callback(item)
+                except Exception as exc:  # one failing callback must not stop the others
+                    loop.call_exception_handler(
+                        {"message": f"sweep callback for {item!r} failed", "exception": exc}
+                    )
+        finally:
+            busy = self._young or self._old
+            self._handle = loop.call_later(self._period, self._tick) if busy else None
+
+    def close(self) -> None:
+        """Drop every item without calling back, and the loop timer."""
+        self._young.clear()
+        self._old.clear()
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from starlette.types import Receive, Scope
 
-from .deadlines import Deadlines
+from .deadlines import Sweep
 from .forward_http import RequestBody
 from .headers import HeaderRewriter, RequestHead
 from .paths import canonicalize
@@ -23,6 +23,7 @@ __all__ = [
     "PATH_SAFE",
     "ClientWatch",
     "OwnAddress",
+    "client_watches",
     "debug_value",
     "read_request",
     "request_id",
@@ -86,33 +87,34 @@ class ClientWatch:
     drops data silently once the client is gone, and a stalled upstream would otherwise hold
     the request until --read-timeout).
 
-    A request still running after _WATCH_AFTER starts one task reading `receive` (only once the
-    body is fully read: until then RequestBody sees a disconnect itself). `gone` tells the
-    request that a CancelledError is ours to turn into a 499.
+    A request still running after _WATCH_AFTER to twice that starts one task reading `receive`
+    (only once the body is fully read: until then RequestBody sees a disconnect itself).
+    `gone` tells the request that a CancelledError is ours to turn into a 499. The watches of
+    one loop share a Sweep (`client_watches()`), so a quick request costs a set add and two set
+    discards, no timer.
     """
 
-    __slots__ = ("_body", "_deadlines", "_receive", "_task", "_watcher", "active", "gone")
+    __slots__ = ("_body", "_receive", "_sweep", "_task", "_watcher", "active", "gone")
 
-    def __init__(self, receive: Receive, body: RequestBody | None, deadlines: Deadlines) -> None:
+    def __init__(self, receive: Receive, body: RequestBody | None, sweep: Sweep) -> None:
         self._receive = receive
         self._body = body
-        self._deadlines = deadlines
+        self._sweep = sweep
         self._watcher: asyncio.Task[None] | None = None
         self.active = True
         self.gone = False
-        # A coarse deadline (deadlines.py), not a loop timer: most requests end long before.
-        deadlines.arm(self, _WATCH_AFTER, self._start)
+        sweep.add(self)
         # With the loop named: asyncio.current_task() alone costs a getpid() syscall on 3.11.
-        self._task = asyncio.current_task(deadlines.loop)
+        self._task = asyncio.current_task(sweep.loop)
 
     def _start(self) -> None:
         if not self.active:
             return
         if self._body is not None and not self._body.done:
-            self._deadlines.arm(self, _WATCH_AFTER, self._start)
+            self._sweep.add(self)  # looked at again a period later
             return
-        loop = self._deadlines.loop
-        assert loop is not None  # armed, so bound
+        loop = self._sweep.loop
+        assert loop is not None  # added, so bound
         self._watcher = loop.create_task(self._watch())
 
     async def _watch(self) -> None:
@@ -130,11 +132,16 @@ class ClientWatch:
         if not self.active:
             return
         self.active = False
-        self._deadlines.disarm(self)
+        self._sweep.discard(self)
         if self._watcher is not None:
             # Not awaited: awaiting a cancelled task here could swallow our own cancellation.
             self._watcher.cancel()
             self._watcher = None
+
+
+def client_watches() -> Sweep:
+    """The Sweep the ClientWatches of one event loop share (ProxyApp makes one per loop)."""
+    return Sweep(_WATCH_AFTER, ClientWatch._start)
 
 
 class OwnAddress:

@@ -13,12 +13,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
 
 from starlette.types import Message, Receive, Scope, Send
 
 from .balancer import Balancer
-from .deadlines import Deadlines
 from .entrypoints import https_redirect
 from .errors import (
     BadRequest,
@@ -35,12 +33,13 @@ from .exchange import (
     DEBUG_HEADER,
     ClientWatch,
     OwnAddress,
+    client_watches,
     debug_value,
     read_request,
     request_id,
 )
 from .forward_http import EMPTY_BODY, HTTPForwarder, RequestBody, UpstreamResponse
-from .headers import HeaderRewriter, RequestHead, ResponseHead
+from .headers import HeaderRewriter, RequestHead
 from .headjoin import HEAD_WITH_BODY
 from .observe import RequestObserver, RequestRecord, error_kind
 from .paths import BadPath
@@ -120,10 +119,10 @@ class ProxyApp:
         self.https_port: int | None = None
         self._redirect_to_https = settings.redirect_to_https
         self._debug_headers = settings.debug_headers
-        self._deadlines = Deadlines()  # each request's disconnect watch (exchange.ClientWatch)
+        self._watches = client_watches()  # each request's disconnect watch
 
     async def startup(self) -> None:
-        self._deadlines = Deadlines()  # bound to this (possibly new) loop at its first use
+        self._watches = client_watches()  # bound to this (possibly new) loop at its first use
         self._forwarder.start()
 
     async def aclose(self) -> None:
@@ -259,7 +258,7 @@ class ProxyApp:
         body: RequestBody | None = None
         if head.has_body:
             body = RequestBody(receive, max_size=limit, idle_timeout=self._body_timeout)
-        watch = ClientWatch(receive, body, self._deadlines)
+        watch = ClientWatch(receive, body, self._watches)
         upstream: UpstreamResponse | None = None
         responding = False
         try:
@@ -274,10 +273,24 @@ class ProxyApp:
                     f"{upstream.endpoint} sent both Content-Length and Transfer-Encoding"
                 )
             responding = True
-            joiner = scope.get("extensions", _NO_EXTENSIONS).get(HEAD_WITH_BODY)
-            await self._relay(
-                upstream, reply, send, watch, joiner["hold"] if joiner is not None else None
-            )
+            start = {
+                "type": "http.response.start",
+                "status": upstream.status,
+                "headers": reply.headers,
+            }
+            whole = upstream.complete_body()
+            if whole is None:
+                await self._relay(upstream, reply.content_length, start, send, watch)
+            else:
+                # The whole response arrived with its head (most small ones): one body
+                # message, no iteration, and behind our guard one write for both
+                # (headjoin.HeadJoiner, asked through the scope extension).
+                watch.stop()
+                joiner = scope.get("extensions", _NO_EXTENSIONS).get(HEAD_WITH_BODY)
+                if joiner is not None:
+                    joiner["hold"]()
+                await send(start)
+                await send({"type": "http.response.body", "body": whole, "more_body": False})
         except asyncio.CancelledError:
             if not watch.gone:
                 # uvicorn's graceful shutdown ran out of time: a short 503 beats its generic
@@ -306,8 +319,9 @@ class ProxyApp:
             await self._answer(send, exc.status, f"{exc.status} {exc.public}\n")
         finally:
             watch.stop()
-            if upstream is not None:
-                await upstream.aclose()  # a half-read connection is closed, never pooled
+            # A half-read connection is closed, never pooled.
+            if upstream is not None and not upstream.close_now():
+                await upstream.aclose()
 
     def _client_gone(self, method: str, path: str, note: _Note | None) -> None:
         # nginx's 499: the client closed the connection before the response was complete.
@@ -387,29 +401,19 @@ class ProxyApp:
     async def _relay(
         self,
         upstream: UpstreamResponse,
-        reply: ResponseHead,
+        content_length: int | None,
+        start: Message,
         send: Send,
         watch: ClientWatch,
-        hold_head: Callable[[], None] | None,
     ) -> None:
-        """Stream the upstream's response to the client, one ASGI message per chunk.
+        """Stream the upstream's response to the client, one ASGI message per chunk (a
+        response not yet complete when its head arrived).
 
         uvicorn's send() waits while the client's socket buffer is full, so a slow reader
         stops us reading the upstream (back-pressure, not memory).
         """
-        start = {"type": "http.response.start", "status": upstream.status, "headers": reply.headers}
-        whole = upstream.complete_body()
-        if whole is not None:
-            # The whole response arrived with its head (most small ones): one body message,
-            # no iteration, and behind our guard one write for both (headjoin.HeadJoiner).
-            watch.stop()
-            if hold_head is not None:
-                hold_head()
-            await send(start)
-            await send({"type": "http.response.body", "body": whole, "more_body": False})
-            return
         await send(start)
-        remaining = reply.content_length
+        remaining = content_length
         finished = False
         async for chunk in upstream.chunks():
             if not chunk:
@@ -418,7 +422,7 @@ class ProxyApp:
                 remaining -= len(chunk)
                 if remaining <= 0:
                     # With a known length the last chunk ends the message, saving a send;
-                    # iterating on lets httpcore see the end, so the connection is reused.
+                    # iterating on lets the transport see the end, so the connection is reused.
                     watch.stop()
                     finished = True
                     await send({"type": "http.response.body", "body": chunk, "more_body": False})

@@ -70,7 +70,7 @@ class _Connection(asyncio.Protocol):
         self.idle_since = 0.0
         self.counted = True  # holds one of the pool's max_connections slots
         self._loop = loop
-        self._write_paused = False
+        self.write_paused = False  # the transport's buffer is over its high-water mark
         self._drained: asyncio.Future[None] | None = None
         # The exchange in progress.
         self.parser: Any = None
@@ -137,10 +137,10 @@ class _Connection(asyncio.Protocol):
             self._fail(httpx.RemoteProtocolError(_INCOMPLETE))
 
     def pause_writing(self) -> None:
-        self._write_paused = True
+        self.write_paused = True
 
     def resume_writing(self) -> None:
-        self._write_paused = False
+        self.write_paused = False
         drained, self._drained = self._drained, None
         if drained is not None and not drained.done():
             drained.set_result(None)
@@ -225,7 +225,7 @@ class _Connection(asyncio.Protocol):
         self.transport.write(data)
 
     async def drain(self, timeout: float | None) -> None:
-        if not self._write_paused:
+        if not self.write_paused:
             return
         if self.closed:
             raise httpx.WriteError("upstream closed the connection")
@@ -565,17 +565,31 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
                 chunked = True
         head.append(b"\r\n")
 
-        conn = await self._acquire(key, timeouts)
+        # An idle connection without a coroutine of its own (nearly every request).
+        loop = self._loop
+        conn = None if loop is None or self._closed else self._take_idle(key, loop.time())
+        if conn is None:
+            conn = await self._acquire(key, timeouts)
+        read_timeout = timeouts.get("read")
         try:
             conn.begin(method == b"HEAD")
-            await self._send(conn, b"".join(head), body, chunked, timeouts.get("write"))
+            if isinstance(body, bytes):
+                # A body held in memory (or none): one write together with the head.
+                if chunked:
+                    body = (b"%x\r\n%b\r\n" % (len(body), body) if body else b"") + b"0\r\n\r\n"
+                conn.write(b"".join(head) + body if body else b"".join(head))
+                if conn.write_paused:
+                    await conn.drain(timeouts.get("write"))
+                conn.request_sent = True
+            else:
+                await self._send(conn, b"".join(head), body, chunked, timeouts.get("write"))
             while not conn.headers_done:
-                await conn.wait(timeouts.get("read"), "response headers")
+                await conn.wait(read_timeout, "response headers")
         except BaseException:
             conn.active = False
             conn._close()
             raise
-        return UpstreamExchange(conn, timeouts.get("read"))
+        return UpstreamExchange(conn, read_timeout)
 
     async def _send(
         self,
@@ -586,7 +600,8 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
         write_timeout: float | None,
     ) -> None:
         if isinstance(stream, (bytes, httpx.ByteStream)):
-            # A body held in memory (or none): one write together with the head.
+            # A body held in memory (or none, or httpx's in-memory stream): one write together
+            # with the head.
             body = stream if isinstance(stream, bytes) else b"".join([p async for p in stream])
             if chunked:
                 body = (b"%x\r\n%b\r\n" % (len(body), body) if body else b"") + b"0\r\n\r\n"
