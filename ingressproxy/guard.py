@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import http
 import logging
+import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -21,10 +22,12 @@ from typing import Any, ClassVar, Literal
 import h11
 import httptools
 from uvicorn.config import Config
+from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from .cycle import ProxyCycle
 from .deadlines import Deadlines
 from .headjoin import HEAD_WITH_BODY, HeadJoiner
 from .settings import Settings
@@ -410,16 +413,55 @@ class GuardedHttpToolsProtocol(_HeadGuard, HttpToolsProtocol):
         self._head_bytes = 0
         if self._head_timer is not None:
             self._cancel_head_timer()
-        super().on_headers_complete()
-        cycle = self.cycle
-        if upgrade:
-            # The parser cannot read another request on this connection after an Upgrade.
-            cycle.keep_alive = False
-        if cycle is not None and cycle.scope is self.scope:
-            # A new cycle: it writes through the joiner, which the app may ask (scope
-            # extension HEAD_WITH_BODY) to send the response head with the body's first bytes.
-            cycle.transport = self._joiner  # type: ignore[assignment]
-            self.scope["extensions"] = self._extensions
+        # uvicorn's on_headers_complete (0.54), but the cycle is our ProxyCycle (cycle.py: the
+        # response head checked in one pass) writing through the joiner, which the app may ask
+        # (scope extension HEAD_WITH_BODY) to send the head with the body's first bytes.
+        scope = self.scope
+        http_version = parser.get_http_version()
+        scope["method"] = parser.get_method().decode("ascii")
+        if http_version != "1.1":
+            scope["http_version"] = http_version
+        if parser.should_upgrade() and self._should_upgrade():
+            return  # a WebSocket: uvicorn's data_received hands the connection over
+        parsed_url = httptools.parse_url(self.url)
+        raw_path = parsed_url.path
+        path = raw_path.decode("ascii")
+        if "%" in path:
+            path = urllib.parse.unquote(path)
+        scope["path"] = self.root_path + path
+        scope["raw_path"] = self.root_path.encode("ascii") + raw_path
+        scope["query_string"] = parsed_url.query or b""
+        scope["extensions"] = self._extensions
+
+        app = self.app
+        if self.limit_concurrency is not None and (
+            len(self.connections) >= self.limit_concurrency
+            or len(self.tasks) >= self.limit_concurrency
+        ):
+            app = service_unavailable
+            self.logger.warning("Exceeded concurrency limit.")
+
+        existing_cycle = self.cycle
+        self.cycle = ProxyCycle(
+            scope=scope,
+            transport=self._joiner,  # type: ignore[arg-type]
+            flow=self.flow,
+            logger=self.logger,
+            access_logger=self.access_logger,
+            access_log=self.access_log,
+            default_headers=self.server_state.default_headers,
+            message_event=asyncio.Event(),
+            expect_100_continue=self.expect_100_continue,
+            # After an Upgrade the parser cannot read another request on this connection.
+            keep_alive=http_version != "1.0" and parser.should_keep_alive() and not upgrade,
+            on_response=self.on_response_complete,
+        )
+        if existing_cycle is None or existing_cycle.response_complete:
+            self._start_asgi_task(self.cycle, app)
+        else:
+            # Pipelined requests wait for the response before them.
+            self.flow.pause_reading()
+            self.pipeline.appendleft((self.cycle, app))
 
     def on_response_complete(self) -> None:
         # A held head whose body wrote nothing (a HEAD response) leaves now.

@@ -1,0 +1,183 @@
+"""cycle.ProxyCycle: uvicorn's response cycle with the head's fields checked in two searches.
+It must write exactly what uvicorn's RequestResponseCycle writes, refuse exactly what it
+refuses, and be what the guarded listener uses."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from typing import Any
+
+import pytest
+from uvicorn.protocols.http.flow_control import FlowControl
+from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
+
+from ingressproxy.cycle import ProxyCycle
+from ingressproxy.guard import RequestLimits, guarded_protocol
+from ingressproxy.testing import serve_in_thread
+
+WAIT = 10.0
+
+
+class Recorder:
+    """A transport that keeps every write."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+def run(
+    cls: type[RequestResponseCycle],
+    messages: list[dict[str, Any]],
+    *,
+    method: str = "GET",
+    keep_alive: bool = True,
+    default_headers: list[tuple[bytes, bytes]] | None = None,
+) -> tuple[list[bytes], str | None, dict[str, Any]]:
+    """What a cycle of class `cls` writes for `messages`, the error it raises (if any), and
+    its state afterwards."""
+    transport = Recorder()
+    completed: list[bool] = []
+
+    async def main() -> str | None:
+        cycle = cls(
+            scope={  # type: ignore[typeddict-item]
+                "type": "http",
+                "method": method,
+                "path": "/p",
+                "raw_path": b"/p",
+                "query_string": b"",
+                "http_version": "1.1",
+                "client": ("127.0.0.1", 1),
+                "headers": [],
+            },
+            transport=transport,  # type: ignore[arg-type]
+            flow=FlowControl(transport),  # type: ignore[arg-type]
+            logger=logging.getLogger("test.cycle"),
+            access_logger=logging.getLogger("test.cycle.access"),
+            access_log=False,
+            default_headers=default_headers or [],
+            message_event=asyncio.Event(),
+            expect_100_continue=False,
+            keep_alive=keep_alive,
+            on_response=lambda: completed.append(True),
+        )
+        try:
+            for message in messages:
+                await cycle.send(message)  # type: ignore[arg-type]
+        except RuntimeError as exc:
+            return str(exc)
+        finally:
+            state.update(
+                started=cycle.response_started,
+                complete=cycle.response_complete,
+                keep_alive=cycle.keep_alive,
+                chunked=cycle.chunked_encoding,
+                expected=cycle.expected_content_length,
+                on_response=bool(completed),
+                closed=transport.closed,
+            )
+        return None
+
+    state: dict[str, Any] = {}
+    error = asyncio.run(main())
+    return transport.writes, error, state
+
+
+def start(headers: list[tuple[bytes, bytes]], status: int = 200) -> dict[str, Any]:
+    return {"type": "http.response.start", "status": status, "headers": headers}
+
+
+def body(data: bytes, more: bool = False) -> dict[str, Any]:
+    return {"type": "http.response.body", "body": data, "more_body": more}
+
+
+PROXIED = [
+    (b"Server", b"nginx/1.22.1"),
+    (b"Date", b"Fri, 27 Nov 2026 05:40:00 GMT"),
+    (b"Content-Type", b"text/plain; charset=utf-8"),
+    (b"Content-Length", b"5"),
+    (b"ETag", b'"6567-5"'),
+    (b"X-Tab", b"a\tb"),
+    (b"X-Empty", b""),
+]
+
+CASES: dict[str, tuple[list[dict[str, Any]], dict[str, Any]]] = {
+    "proxied head and body": ([start(PROXIED), body(b"hello")], {}),
+    "HEAD": ([start(PROXIED), body(b"")], {"method": "HEAD"}),
+    "no length: chunked": ([start([(b"a", b"1")]), body(b"ab", True), body(b"c")], {}),
+    "no length, 204": ([start([(b"a", b"1")], 204), body(b"")], {}),
+    "app's own chunked": (
+        [start([(b"Transfer-Encoding", b"Chunked")]), body(b"xy", True), body(b"")],
+        {},
+    ),
+    "connection close": ([start([(b"Connection", b"Keep-Alive, Close")]), body(b"")], {}),
+    "not keep-alive": ([start([(b"content-length", b"0")]), body(b"")], {"keep_alive": False}),
+    "default headers": (
+        [start([(b"content-length", b"1")]), body(b"x")],
+        {"default_headers": [(b"server", b"uvicorn")]},
+    ),
+    "bad name (space)": ([start([(b"bad name", b"v")])], {}),
+    "bad name (colon)": ([start([(b"ok", b"v"), (b"a:b", b"v")])], {}),
+    "bad name (control)": ([start([(b"a\x01", b"v")])], {}),
+    "bad value (newline)": ([start([(b"a", b"v"), (b"b", b"x\r\ny: z")])], {}),
+    "bad value (NUL)": ([start([(b"a", b"\x00")])], {}),
+    "body too long": ([start([(b"content-length", b"1")]), body(b"xy")], {}),
+    "body too short": ([start([(b"content-length", b"3")]), body(b"xy")], {}),
+    "body first": ([body(b"x")], {}),
+    "start twice": ([start([]), start([])], {}),
+    "after the end": ([start([(b"content-length", b"0")]), body(b""), body(b"")], {}),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_writes_and_refuses_exactly_what_uvicorns_cycle_does(case: str) -> None:
+    messages, options = CASES[case]
+    ours = run(ProxyCycle, messages, **options)
+    theirs = run(RequestResponseCycle, messages, **options)
+    assert ours == theirs
+    if case.startswith("bad "):
+        assert ours[1] is not None and ours[0] == []  # refused, nothing written
+
+
+def test_the_guarded_listener_uses_it_and_drops_a_bad_head() -> None:
+    seen: list[str] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        seen.append(type(send.__self__).__name__)  # send is the cycle's bound method
+        value = b"x\ny" if scope["path"] == "/bad" else b"ok"
+        await send(start([(b"x-value", value), (b"content-length", b"2")]))
+        await send(body(b"hi"))
+
+    protocol = guarded_protocol(RequestLimits(), http="httptools")
+    with serve_in_thread(app, http=protocol) as server:
+        for path, expect_ok in ((b"/good", True), (b"/bad", False)):
+            with socket.create_connection(("127.0.0.1", server.port), timeout=WAIT) as s:
+                s.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+                got = s.recv(65536)
+            if expect_ok:
+                assert got.startswith(b"HTTP/1.1 200 OK\r\n") and b"x-value: ok\r\n" in got
+            else:
+                # As under uvicorn's own cycle: the response had started, so the connection
+                # is dropped rather than answered.
+                assert got == b""
+    assert seen == ["ProxyCycle", "ProxyCycle"]
