@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from starlette.types import Message, Receive, Scope, Send
 
@@ -120,6 +121,11 @@ class ProxyApp:
         self._redirect_to_https = settings.redirect_to_https
         self._debug_headers = settings.debug_headers
         self._watches = client_watches()  # each request's disconnect watch
+        # An HTTP request's entry: the app calls it for scope type "http" (so can a caller
+        # that has checked the type itself, one coroutine fewer: app._ProxyStarlette).
+        self.http: Callable[[Scope, Receive, Send], Awaitable[None]] = (
+            self._http if observer is None else self._observed
+        )
 
     async def startup(self) -> None:
         self._watches = client_watches()  # bound to this (possibly new) loop at its first use
@@ -136,10 +142,7 @@ class ProxyApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            if self._observer is None:
-                await self._http(scope, receive, send)
-            else:
-                await self._observed(scope, receive, send, self._observer)
+            await self.http(scope, receive, send)
         elif kind == "websocket":
             await self._websocket(scope, receive, send)
         elif kind == "lifespan":
@@ -147,10 +150,10 @@ class ProxyApp:
 
     # ------------------------------------------------------------------ http
 
-    async def _observed(
-        self, scope: Scope, receive: Receive, send: Send, observer: RequestObserver
-    ) -> None:
-        """`_http` with a RequestRecord for `observer` once the exchange is over."""
+    async def _observed(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """`_http` with a RequestRecord for the observer once the exchange is over."""
+        observer = self._observer
+        assert observer is not None
         note = _Note(scope)
         started = time.time()
         t0 = time.perf_counter()
