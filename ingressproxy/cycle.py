@@ -47,7 +47,8 @@ class ProxyCycle(RequestResponseCycle):
 
             status_code = message["status"]
             headers = message.get("headers", [])
-            if self.default_headers:
+            if self.default_headers or type(headers) is not list:
+                # Any iterable, as uvicorn takes it: it is walked three times below.
                 headers = self.default_headers + list(headers)
 
             if self.access_log:

@@ -134,6 +134,9 @@ CASES: dict[str, tuple[list[dict[str, Any]], dict[str, Any]]] = {
         [start([(b"content-length", b"1")]), body(b"x")],
         {"default_headers": [(b"server", b"uvicorn")]},
     ),
+    # A generator is used up by one run: each run gets a fresh one (see the test).
+    "headers as a generator of lists": ([start([]), body(b"x")], {"generator": True}),
+    "headers as a tuple": ([start(((b"content-length", b"1"),)), body(b"x")], {}),  # type: ignore[arg-type]
     "bad name (space)": ([start([(b"bad name", b"v")])], {}),
     "bad name (colon)": ([start([(b"ok", b"v"), (b"a:b", b"v")])], {}),
     "bad name (control)": ([start([(b"a\x01", b"v")])], {}),
@@ -150,8 +153,18 @@ CASES: dict[str, tuple[list[dict[str, Any]], dict[str, Any]]] = {
 @pytest.mark.parametrize("case", CASES)
 def test_writes_and_refuses_exactly_what_uvicorns_cycle_does(case: str) -> None:
     messages, options = CASES[case]
-    ours = run(ProxyCycle, messages, **options)
-    theirs = run(RequestResponseCycle, messages, **options)
+    if options.get("generator"):
+        pairs = [[b"content-length", b"1"], [b"A", b"b"]]
+
+        def fresh() -> list[dict[str, Any]]:
+            return [start(iter(pairs)), body(b"x")]  # type: ignore[arg-type]
+
+        ours = run(ProxyCycle, fresh())
+        theirs = run(RequestResponseCycle, fresh())
+        assert ours[1] is None and b"content-length: 1\r\na: b\r\n" in ours[0][0]
+    else:
+        ours = run(ProxyCycle, messages, **options)
+        theirs = run(RequestResponseCycle, messages, **options)
     assert ours == theirs
     if case.startswith("bad "):
         assert ours[1] is not None and ours[0] == []  # refused, nothing written
