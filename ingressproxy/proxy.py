@@ -25,6 +25,7 @@ from .errors import (
     ClientError,
     ResponseAborted,
     UpstreamClosedEarly,
+    UpstreamConnectTimeout,
     UpstreamError,
     UpstreamLoop,
     UpstreamProtocolError,
@@ -378,9 +379,14 @@ class ProxyApp:
                         tried = []
                     tried.append(endpoint)
                     left = self._connect_timeout - (time.monotonic() - started)
+                    # A connect timeout used up the budget: each try waits for what is left
+                    # of it. (`left` alone can still look positive: the loop's timer may fire
+                    # a millisecond early, and a retry would then time out at once.)
                     following = (
                         balancer.pick_other(backend, tried)
-                        if len(tried) <= CONNECT_RETRIES and left > 0
+                        if len(tried) <= CONNECT_RETRIES
+                        and left > 0
+                        and not isinstance(exc, UpstreamConnectTimeout)
                         else None
                     )
                     if following is not None:
