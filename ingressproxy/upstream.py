@@ -475,7 +475,7 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
     async def _connect(self, key: tuple[bytes, bytes, int], timeout: float | None) -> _Connection:
         scheme, host, port = key
         self._open += 1
-        loop = asyncio.get_running_loop()
+        loop = self._loop or asyncio.get_running_loop()  # set by _acquire, our only caller
         conn = _Connection(self, key, loop)
         ssl_context = self._ssl_context() if scheme == b"https" else None
         name = host.decode("ascii")
@@ -520,12 +520,19 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
         timeouts: Mapping[str, float | None] = request.extensions.get("timeout", {})
+        stream = request.stream
+        body: bytes | AsyncIterable[bytes] = (
+            # httpx's in-memory body goes out with the head, as exchange() sends bytes.
+            b"".join([part async for part in stream])
+            if isinstance(stream, httpx.ByteStream)
+            else stream  # type: ignore[assignment]  # an async transport gets async streams
+        )
         exchange = await self.exchange(
             pool_key(url),
             request.method.encode("ascii"),
             request.extensions.get("target") or url.raw_path,
             request.headers.raw,
-            request.stream,  # type: ignore[arg-type]  # an async transport gets async streams
+            body,
             timeouts,
         )
         return httpx.Response(
@@ -564,6 +571,7 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
             ):
                 chunked = True
         head.append(b"\r\n")
+        head_bytes = b"".join(head)
 
         # An idle connection without a coroutine of its own (nearly every request).
         loop = self._loop
@@ -577,12 +585,12 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
                 # A body held in memory (or none): one write together with the head.
                 if chunked:
                     body = (b"%x\r\n%b\r\n" % (len(body), body) if body else b"") + b"0\r\n\r\n"
-                conn.write(b"".join(head) + body if body else b"".join(head))
+                conn.write(head_bytes + body if body else head_bytes)
                 if conn.write_paused:
                     await conn.drain(timeouts.get("write"))
                 conn.request_sent = True
             else:
-                await self._send(conn, b"".join(head), body, chunked, timeouts.get("write"))
+                await self._stream(conn, head_bytes, body, chunked, timeouts.get("write"))
             while not conn.headers_done:
                 await conn.wait(read_timeout, "response headers")
         except BaseException:
@@ -591,24 +599,15 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
             raise
         return UpstreamExchange(conn, read_timeout)
 
-    async def _send(
+    async def _stream(
         self,
         conn: _Connection,
         head: bytes,
-        stream: bytes | AsyncIterable[bytes],
+        stream: AsyncIterable[bytes],
         chunked: bool,
         write_timeout: float | None,
     ) -> None:
-        if isinstance(stream, (bytes, httpx.ByteStream)):
-            # A body held in memory (or none, or httpx's in-memory stream): one write together
-            # with the head.
-            body = stream if isinstance(stream, bytes) else b"".join([p async for p in stream])
-            if chunked:
-                body = (b"%x\r\n%b\r\n" % (len(body), body) if body else b"") + b"0\r\n\r\n"
-            conn.write(head + body)
-            await conn.drain(write_timeout)
-            conn.request_sent = True
-            return
+        """The head, then a streamed body chunk by chunk (framed chunked when `chunked`)."""
         conn.write(head)
         try:
             async for chunk in stream:
