@@ -26,7 +26,7 @@ from typing import Any
 
 __all__ = ["DEFAULT_RESOLUTION", "Deadlines", "Sweep"]
 
-# Late by at most this much: small beside the shortest timeout we arm (ClientWatch's 0.25 s).
+# Late by at most this much: small beside the timeouts armed here (--read-timeout, seconds).
 DEFAULT_RESOLUTION = 0.05
 
 

@@ -394,12 +394,10 @@ class GuardedHttpToolsProtocol(_HeadGuard, HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         parser = self.parser
+        method = parser.get_method()
+        http_version = parser.get_http_version()
         refusal = check_head(
-            parser.get_method(),
-            self.url,
-            parser.get_http_version().encode("ascii"),
-            self.headers,
-            self.limits,
+            method, self.url, http_version.encode("ascii"), self.headers, self.limits
         )
         upgrade = parser.should_upgrade() and not self._should_upgrade()
         if refusal is None and upgrade and self._declares_body():
@@ -417,8 +415,7 @@ class GuardedHttpToolsProtocol(_HeadGuard, HttpToolsProtocol):
         # response head checked in one pass) writing through the joiner, which the app may ask
         # (scope extension HEAD_WITH_BODY) to send the head with the body's first bytes.
         scope = self.scope
-        http_version = parser.get_http_version()
-        scope["method"] = parser.get_method().decode("ascii")
+        scope["method"] = method.decode("ascii")
         if http_version != "1.1":
             scope["http_version"] = http_version
         if parser.should_upgrade() and self._should_upgrade():
