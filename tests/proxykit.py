@@ -337,3 +337,33 @@ def dead_port() -> socket.socket:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     return sock
+
+
+# --------------------------------------------------------------------------- transports
+
+
+class RecordingTransport:
+    """A stand-in asyncio transport that keeps every write (for the response cycle and the
+    head joiner, which only write, close and pause/resume reading)."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def get_extra_info(self, name: str) -> str:
+        return f"info:{name}"

@@ -10,37 +10,13 @@ import socket
 from typing import Any
 
 import pytest
+from proxykit import WAIT, RecordingTransport
 from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
 from ingressproxy.cycle import ProxyCycle
 from ingressproxy.guard import RequestLimits, guarded_protocol
 from ingressproxy.testing import serve_in_thread
-
-WAIT = 10.0
-
-
-class Recorder:
-    """A transport that keeps every write."""
-
-    def __init__(self) -> None:
-        self.writes: list[bytes] = []
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.writes.append(data)
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def close(self) -> None:
-        self.closed = True
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
 
 
 def run(
@@ -53,7 +29,7 @@ def run(
 ) -> tuple[list[bytes], str | None, dict[str, Any]]:
     """What a cycle of class `cls` writes for `messages`, the error it raises (if any), and
     its state afterwards."""
-    transport = Recorder()
+    transport = RecordingTransport()
     completed: list[bool] = []
 
     async def main() -> str | None:

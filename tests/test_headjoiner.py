@@ -8,39 +8,19 @@ import socket
 from typing import Any
 
 import pytest
+from proxykit import WAIT, RecordingTransport
 
 from ingressproxy.guard import RequestLimits, guarded_protocol
 from ingressproxy.headjoin import HEAD_WITH_BODY, HeadJoiner
 from ingressproxy.testing import serve_in_thread
 
-WAIT = 10.0
 # Between the head and the body in the app below: long enough that a client thread stalled
 # on a loaded machine still reads the unheld head before the body exists.
 PAUSE = 1.0
 
 
-class Recorder:
-    """A transport that keeps every write."""
-
-    def __init__(self) -> None:
-        self.writes: list[bytes] = []
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.writes.append(data)
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def close(self) -> None:
-        self.closed = True
-
-    def get_extra_info(self, name: str) -> str:
-        return f"info:{name}"
-
-
-def joiner() -> tuple[HeadJoiner, Recorder]:
-    t = Recorder()
+def joiner() -> tuple[HeadJoiner, RecordingTransport]:
+    t = RecordingTransport()
     return HeadJoiner(t), t  # type: ignore[arg-type]
 
 
