@@ -1,7 +1,9 @@
-"""uvicorn's httptools response cycle, with a response head's fields checked in one pass.
+"""uvicorn's httptools response cycle, with a response head's fields checked in one pass and
+written together with the body when the app says the body follows at once.
 
 Flow: guard.GuardedHttpToolsProtocol makes each request's cycle a ProxyCycle -> the app's
-`http.response.start` -> the head written through headjoin.HeadJoiner -> the client.
+`http.response.start` (with BODY_FOLLOWS: held) -> the first body message -> one write to the
+client.
 
 uvicorn's RequestResponseCycle.send searches two regexes for every response header field (the
 name for separators and controls, the value for controls): 16 searches for a proxied response
@@ -12,6 +14,13 @@ all the values joined by a tab (the one control character values may hold): it r
 exactly the heads uvicorn refuses, and writes byte for byte what uvicorn writes
 (tests/test_cycle.py compares the two). Everything else is uvicorn's send (0.54), copied
 because a call to the original would cost a coroutine per message.
+
+uvicorn writes a response's head and its body separately: two system calls and two wake-ups
+of the client for a small response. A start message carrying BODY_FOLLOWS (the proxy sets it
+when it holds the whole body) makes the cycle keep the head and write it with the first body
+message, or alone when that message writes nothing (HEAD). ~2 µs of CPU and a few µs of
+latency per small response (docs/performance.md). Other servers ignore the key (ASGI: unknown
+keys are ignored), and write the two parts separately.
 """
 
 from __future__ import annotations
@@ -24,11 +33,19 @@ from uvicorn.protocols.http.httptools_impl import (
 )
 from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
 
-__all__ = ["ProxyCycle"]
+__all__ = ["BODY_FOLLOWS", "ProxyCycle"]
+
+# A key of the ASGI `http.response.start` message: the body follows at once (the app holds it
+# whole), so the head may wait and leave with it. Other servers ignore it.
+BODY_FOLLOWS = "ingressproxy.body_follows"
 
 
 class ProxyCycle(RequestResponseCycle):
-    """A RequestResponseCycle whose `send` checks the head's fields with two searches."""
+    """A RequestResponseCycle whose `send` checks the head's fields with two searches and
+    holds the head for the body on BODY_FOLLOWS."""
+
+    # The head waiting for the first body message (BODY_FOLLOWS).
+    _held: bytes | None = None
 
     async def send(self, message: dict) -> None:  # type: ignore[override,type-arg]
         if self.flow.write_paused and not self.disconnected:
@@ -97,7 +114,10 @@ class ProxyCycle(RequestResponseCycle):
                 content.append(b"transfer-encoding: chunked\r\n")
 
             content.append(b"\r\n")
-            self.transport.write(b"".join(content))
+            if message.get(BODY_FOLLOWS):
+                self._held = b"".join(content)
+            else:
+                self.transport.write(b"".join(content))
 
         elif not self.response_complete:
             # The body, as uvicorn sends it (inline: a super() call would cost a coroutine).
@@ -108,19 +128,29 @@ class ProxyCycle(RequestResponseCycle):
 
             body = message.get("body", b"")
             more_body = message.get("more_body", False)
+            held = self._held  # the head, when it waits for this message
 
             if self.scope["method"] == "HEAD":
                 self.expected_content_length = 0
+                if held is not None:
+                    self._held = None
+                    self.transport.write(held)
             elif self.chunked_encoding:
                 chunk = [b"%x\r\n" % len(body), body, b"\r\n"] if body else []
                 if not more_body:
                     chunk.append(b"0\r\n\r\n")
+                if held is not None:
+                    self._held = None
+                    chunk.insert(0, held)
                 self.transport.write(b"".join(chunk))
             else:
                 num_bytes = len(body)
                 if num_bytes > self.expected_content_length:
                     raise RuntimeError("Response content longer than Content-Length")
                 self.expected_content_length -= num_bytes
+                if held is not None:
+                    self._held = None
+                    body = held + body
                 self.transport.write(body)
 
             if not more_body:

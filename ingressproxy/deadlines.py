@@ -112,20 +112,17 @@ class Sweep:
     identity or value; the timer runs only while some item is added.
     """
 
-    __slots__ = ("_callback", "_handle", "_loop", "_old", "_period", "_young")
+    __slots__ = ("_callback", "_handle", "_old", "_period", "_young", "loop")
 
     def __init__(self, period: float, callback: Callable[[Any], None]) -> None:
         self._period = period
         self._callback = callback
-        self._loop: asyncio.AbstractEventLoop | None = None
+        # The loop this serves (None before the first `add`); an attribute, not a property:
+        # read once per request (ClientWatch).
+        self.loop: asyncio.AbstractEventLoop | None = None
         self._young: set[Any] = set()
         self._old: set[Any] = set()
         self._handle: asyncio.TimerHandle | None = None
-
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop | None:
-        """The loop this serves (None before the first `add`)."""
-        return self._loop
 
     def __len__(self) -> int:
         return len(self._young) + len(self._old)
@@ -133,10 +130,10 @@ class Sweep:
     def add(self, item: Hashable) -> None:
         self._young.add(item)
         if self._handle is None:
-            loop = self._loop
+            loop = self.loop
             if loop is None:
                 # Once: on Python 3.11 every get_running_loop() is a getpid() system call.
-                loop = self._loop = asyncio.get_running_loop()
+                loop = self.loop = asyncio.get_running_loop()
             self._handle = loop.call_later(self._period, self._tick)
 
     def discard(self, item: Hashable) -> None:
@@ -144,7 +141,7 @@ class Sweep:
         self._old.discard(item)
 
     def _tick(self) -> None:
-        loop = self._loop
+        loop = self.loop
         assert loop is not None
         due, self._old, self._young = self._old, self._young, set()
         try:

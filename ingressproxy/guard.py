@@ -29,7 +29,6 @@ from uvicorn.server import ServerState
 
 from .cycle import ProxyCycle
 from .deadlines import Deadlines
-from .headjoin import HEAD_WITH_BODY, HeadJoiner
 from .settings import Settings
 
 __all__ = [
@@ -315,14 +314,9 @@ class GuardedHttpToolsProtocol(_HeadGuard, HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm_head_timer()
-        self._joiner = HeadJoiner(transport)
         # Shared by the loop's connections; a second late at most: nothing waits on it.
         self._keepalive = Deadlines.for_loop(self.loop, resolution=1.0)
         self._keepalive_handle = _Disarm(self._keepalive, self)
-        # ASGI extensions are dicts by name; ours holds the one callable.
-        self._extensions: dict[str, dict[object, object]] = {
-            HEAD_WITH_BODY: {"hold": self._joiner.hold_next}
-        }
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_timer()
@@ -338,7 +332,11 @@ class GuardedHttpToolsProtocol(_HeadGuard, HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         # uvicorn's own data_received, with our refusals mapped to their statuses.
-        self._unset_keepalive_if_required()
+        if self.timeout_keep_alive_task is not None:
+            # uvicorn's _unset_keepalive_if_required, two calls fewer: the task is always
+            # our _Disarm (on_response_complete is the only place that arms it).
+            self._keepalive.disarm(self)
+            self.timeout_keep_alive_task = None
         if self._head_open:
             self._head_bytes += len(data)
         try:
@@ -368,7 +366,21 @@ class GuardedHttpToolsProtocol(_HeadGuard, HttpToolsProtocol):
         raise ValueError(detail)
 
     def on_message_begin(self) -> None:
-        super().on_message_begin()
+        # uvicorn's on_message_begin (0.54), inline: it runs for every request.
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
+        self.scope = {  # type: ignore[typeddict-item]
+            "type": "http",
+            "asgi": {"version": self.asgi_version, "spec_version": "2.3"},
+            "http_version": "1.1",
+            "server": self.server,
+            "client": self.client,
+            "scheme": self.scheme,  # type: ignore[typeddict-item]
+            "root_path": self.root_path,
+            "headers": self.headers,
+            "state": self.app_state.copy(),
+        }
         self._head_open = True
         self._begun = True
         self._header_bytes = 0
@@ -412,8 +424,7 @@ class GuardedHttpToolsProtocol(_HeadGuard, HttpToolsProtocol):
         if self._head_timer is not None:
             self._cancel_head_timer()
         # uvicorn's on_headers_complete (0.54), but the cycle is our ProxyCycle (cycle.py: the
-        # response head checked in one pass) writing through the joiner, which the app may ask
-        # (scope extension HEAD_WITH_BODY) to send the head with the body's first bytes.
+        # response head checked in one pass, and written with the body on BODY_FOLLOWS).
         scope = self.scope
         scope["method"] = method.decode("ascii")
         if http_version != "1.1":
@@ -428,7 +439,6 @@ class GuardedHttpToolsProtocol(_HeadGuard, HttpToolsProtocol):
         scope["path"] = self.root_path + path
         scope["raw_path"] = self.root_path.encode("ascii") + raw_path
         scope["query_string"] = parsed_url.query or b""
-        scope["extensions"] = self._extensions
 
         app = self.app
         if self.limit_concurrency is not None and (
@@ -441,7 +451,7 @@ class GuardedHttpToolsProtocol(_HeadGuard, HttpToolsProtocol):
         existing_cycle = self.cycle
         self.cycle = ProxyCycle(
             scope=scope,
-            transport=self._joiner,  # type: ignore[arg-type]
+            transport=self.transport,
             flow=self.flow,
             logger=self.logger,
             access_logger=self.access_logger,
@@ -461,8 +471,6 @@ class GuardedHttpToolsProtocol(_HeadGuard, HttpToolsProtocol):
             self.pipeline.appendleft((self.cycle, app))
 
     def on_response_complete(self) -> None:
-        # A held head whose body wrote nothing (a HEAD response) leaves now.
-        self._joiner.flush()
         # uvicorn's on_response_complete, but the keep-alive timeout is a coarse deadline
         # (deadlines.py) instead of a loop timer armed and cancelled for every request.
         self.server_state.total_requests += 1

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from starlette.types import Message, Receive, Scope, Send
 
 from .balancer import Balancer
+from .cycle import BODY_FOLLOWS
 from .entrypoints import https_redirect
 from .errors import (
     BadRequest,
@@ -42,7 +43,6 @@ from .exchange import (
 )
 from .forward_http import EMPTY_BODY, HTTPForwarder, RequestBody, UpstreamResponse
 from .headers import HeaderRewriter, RequestHead
-from .headjoin import HEAD_WITH_BODY
 from .observe import RequestObserver, RequestRecord, error_kind
 from .paths import BadPath
 from .proxy_ws import WebSocketProxy
@@ -66,9 +66,6 @@ PROXY_UVICORN_OPTIONS: dict[str, bool] = {
 # retried after a connection closed before any response byte (nginx: proxy_next_upstream
 # non_idempotent is off by default).
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
-
-# A scope without extensions (servers other than our guarded httptools protocol).
-_NO_EXTENSIONS: dict[str, dict[object, object]] = {}
 
 
 # uvicorn's websockets-sansio protocol logs this at ERROR after every handshake answered with
@@ -212,7 +209,8 @@ class ProxyApp:
         # The TLS listener routes with the `websecure` table (entrypoints.py); RouteTable.match
         # is the same either way.
         secure = scope.get("scheme") == "https"
-        table = snapshot.entrypoints.table(snapshot.table, secure)
+        eps = snapshot.entrypoints  # EntryPoints.table, inline
+        table = eps.websecure if secure and eps.websecure is not None else snapshot.table
         route = table.route(host, path)
         if note is not None:
             note.host, note.path, note.table, note.route = host, path, table, route
@@ -288,11 +286,9 @@ class ProxyApp:
             else:
                 # The whole response arrived with its head (most small ones): one body
                 # message, no iteration, and behind our guard one write for both
-                # (headjoin.HeadJoiner, asked through the scope extension).
+                # (cycle.ProxyCycle honours BODY_FOLLOWS).
                 watch.stop()
-                joiner = scope.get("extensions", _NO_EXTENSIONS).get(HEAD_WITH_BODY)
-                if joiner is not None:
-                    joiner["hold"]()
+                start[BODY_FOLLOWS] = True
                 await send(start)
                 await send({"type": "http.response.body", "body": whole, "more_body": False})
         except asyncio.CancelledError:

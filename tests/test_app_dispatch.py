@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import httpx
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ingressproxy.app import create_app
+from ingressproxy.cycle import BODY_FOLLOWS
 from ingressproxy.settings import Settings
+from ingressproxy.testing import one_service_manifests, serve_in_thread
 
 
 class Tagging:
@@ -52,3 +55,53 @@ def test_added_middleware_sees_every_request() -> None:
     assert r.status_code == 404
     assert r.headers["x-tagged"] == "1"
     assert isinstance(app.middleware_stack, ServerErrorMiddleware)
+
+
+async def _backend(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] != "http":
+        return
+    if scope["path"] == "/stream":
+        # The body's end comes after the head: the proxy relays it chunk by chunk.
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"part", "more_body": True})
+        await asyncio.sleep(0.2)
+        await send({"type": "http.response.body", "body": b"end"})
+        return
+    headers = [(b"content-length", b"5")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b"small"})
+
+
+def test_a_whole_small_response_says_its_body_follows(tmp_path: Path) -> None:
+    """The start message of a response whose body came with its head carries BODY_FOLLOWS
+    (cycle.ProxyCycle then writes head and body at once); a streamed one does not."""
+    starts: list[Message] = []
+
+    class Recording:
+        def __init__(self, app: ASGIApp) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            async def recorded(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    starts.append(message)
+                await send(message)
+
+            await self.app(scope, receive, recorded)
+
+    with serve_in_thread(_backend) as backend:
+        (tmp_path / "app.yaml").write_text(one_service_manifests("app.test", "app", backend.port))
+        app = create_app(
+            Settings(manifests=tmp_path, admin_port=None, access_log="off"), watch=False
+        )
+        app.add_middleware(Recording)
+
+        async def main() -> list[httpx.Response]:
+            async with app.router.lifespan_context(app):
+                transport = httpx.ASGITransport(app=app)
+                async with httpx.AsyncClient(transport=transport, base_url="http://app.test") as c:
+                    return [await c.get("/small"), await c.get("/stream")]
+
+        small, streamed = asyncio.run(main())
+    assert (small.status_code, small.text, streamed.text) == (200, "small", "partend")
+    assert [start.get(BODY_FOLLOWS, False) for start in starts] == [True, False]

@@ -1,6 +1,7 @@
 """cycle.ProxyCycle: uvicorn's response cycle with the head's fields checked in two searches.
 It must write exactly what uvicorn's RequestResponseCycle writes, refuse exactly what it
-refuses, and be what the guarded listener uses."""
+refuses, and be what the guarded listener uses. With BODY_FOLLOWS in the start message the
+same bytes leave, the head joined to the first body message's write."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from proxykit import WAIT, RecordingTransport
 from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
-from ingressproxy.cycle import ProxyCycle
+from ingressproxy.cycle import BODY_FOLLOWS, ProxyCycle
 from ingressproxy.guard import RequestLimits, guarded_protocol
 from ingressproxy.testing import serve_in_thread
 
@@ -144,6 +145,77 @@ def test_writes_and_refuses_exactly_what_uvicorns_cycle_does(case: str) -> None:
     assert ours == theirs
     if case.startswith("bad "):
         assert ours[1] is not None and ours[0] == []  # refused, nothing written
+
+
+FOLLOWED = [
+    case for case in CASES if not case.startswith("bad ") and "generator" not in CASES[case][1]
+]
+
+
+@pytest.mark.parametrize("case", FOLLOWED)
+def test_body_follows_joins_the_head_to_the_first_body_write(case: str) -> None:
+    messages, options = CASES[case]
+    flagged = [dict(m) for m in messages]
+    if flagged[0]["type"] == "http.response.start":
+        flagged[0][BODY_FOLLOWS] = True
+    ours = run(ProxyCycle, flagged, **options)
+    theirs = run(RequestResponseCycle, messages, **options)
+    writes, error, state = theirs
+    assert ours[2] == state and ours[1] == error
+    if len(writes) >= 2:
+        assert ours[0] == [writes[0] + writes[1], *writes[2:]]
+    elif error is not None and writes:
+        # Refused after the head, before any body write (too long a body, a second start):
+        # the held head never leaves; uvicorn's run_asgi then closes the connection, as it
+        # does after uvicorn's lone head.
+        assert writes == [writes[0]] and ours[0] == []
+    else:
+        assert ours[0] == writes  # HEAD: the head alone, when the (empty) body message comes
+
+
+def test_a_held_head_waits_for_the_body_message() -> None:
+    flagged = {**start([(b"content-length", b"2")]), BODY_FOLLOWS: True}
+    writes, error, state = run(ProxyCycle, [flagged])
+    assert writes == [] and error is None and state["started"] and not state["complete"]
+    writes, error, state = run(ProxyCycle, [flagged, body(b"h", True), body(b"i")])
+    assert writes[1:] == [b"i"] and writes[0].endswith(b"\r\n\r\nh") and state["complete"]
+
+
+# Between the head and the body in the app below: long enough that a client thread stalled
+# on a loaded machine still reads the unheld head before the body exists.
+PAUSE = 1.0
+
+
+def first_read(port: int, method: bytes = b"GET") -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as s:
+        s.sendall(method + b" / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        return s.recv(65536)
+
+
+@pytest.mark.parametrize("follows", [True, False])
+def test_body_follows_over_a_real_listener(follows: bool) -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        message = start([(b"content-length", b"4")])
+        if follows:
+            message[BODY_FOLLOWS] = True
+        await send(message)
+        await asyncio.sleep(PAUSE)
+        await send(body(b"body"))
+
+    protocol = guarded_protocol(RequestLimits(), http="httptools")
+    with serve_in_thread(app, http=protocol) as server:
+        got = first_read(server.port)
+        if follows:
+            # The head waited for the body: one read has both.
+            assert got.startswith(b"HTTP/1.1 200 OK\r\n") and got.endswith(b"\r\n\r\nbody")
+        else:
+            # The head left at once; the body came PAUSE seconds later.
+            assert got.startswith(b"HTTP/1.1 200 OK\r\n") and got.endswith(b"\r\n\r\n")
+        # HEAD: no body is written, so the body message sends the held head alone.
+        head = first_read(server.port, b"HEAD")
+        assert head.startswith(b"HTTP/1.1 200 OK\r\n") and head.endswith(b"\r\n\r\n")
 
 
 def test_the_guarded_listener_uses_it_and_drops_a_bad_head() -> None:
