@@ -286,8 +286,9 @@ class ProxyApp:
             else:
                 # The whole response arrived with its head (most small ones): one body
                 # message, no iteration, and behind our guard one write for both
-                # (cycle.ProxyCycle honours BODY_FOLLOWS).
-                watch.stop()
+                # (cycle.ProxyCycle honours BODY_FOLLOWS). The watch stops in `finally`, after
+                # the write: nothing yields between the body's write and there, so a watcher
+                # woken by the completed response cannot cancel us first.
                 start[BODY_FOLLOWS] = True
                 await send(start)
                 await send({"type": "http.response.body", "body": whole, "more_body": False})

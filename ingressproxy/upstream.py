@@ -209,15 +209,11 @@ class _Connection(asyncio.Protocol):
     # ------------------------------------------------------------- used by the transport
 
     def begin(self, head_request: bool) -> None:
+        # The rest of the exchange's state is fresh: from __init__, or reset by finish() when
+        # the connection went back to the pool (after the response's last write to the client,
+        # off the time it waits for).
         self.active = True
         self.head_request = head_request
-        self.status = 0
-        self.headers = []
-        self.headers_done = self.complete = self.keep_alive = self.until_eof = False
-        self.got_bytes = self.request_sent = False
-        self.error = None
-        self.chunks.clear()
-        self.buffered = 0
 
     def write(self, data: bytes) -> None:
         if self.closed or self.transport is None or self.transport.is_closing():
@@ -274,6 +270,12 @@ class _Connection(asyncio.Protocol):
         )
         self.active = False
         if reusable:
+            self.status = 0
+            self.headers = []  # a new list: the finished response may still hold the old one
+            self.headers_done = self.complete = self.keep_alive = self.until_eof = False
+            self.got_bytes = self.request_sent = False
+            self.error = None
+            self.buffered = 0  # chunks is empty: a condition of reusable
             self.pool._release(self)
         else:
             self._close()

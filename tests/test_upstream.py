@@ -220,6 +220,32 @@ def test_a_close_before_any_response_byte_reads_like_httpcore() -> None:
     run(main())
 
 
+def test_a_reused_connection_closed_before_any_response_byte_reads_the_same() -> None:
+    """A pooled connection starts each exchange fresh (finish() resets it): a hang-up after
+    a first complete exchange is "without sending a response" (what the proxy retries for an
+    idempotent request), not a response cut short."""
+
+    async def once_then_hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await ref[0].read_request(reader)
+        writer.write(OK)
+        await writer.drain()
+        await ref[0].read_request(reader)  # the second request, never answered
+
+    ref: list[Upstream] = []
+
+    async def main() -> None:
+        async with Upstream(once_then_hang_up) as up:
+            ref.append(up)
+            transport = UpstreamTransport()
+            assert (await fetch(transport, request(up.port)))[2] == b"hello"
+            with pytest.raises(httpx.RemoteProtocolError, match="without sending a response"):
+                await fetch(transport, request(up.port))
+            await transport.aclose()
+            assert up.connections == 1  # the second request went out on the pooled one
+
+    run(main())
+
+
 def test_a_body_cut_short_is_a_protocol_error() -> None:
     async def cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await ref[0].read_request(reader)
