@@ -310,11 +310,6 @@ class GuardedHttpToolsProtocol(_HeadGuard, HttpToolsProtocol):
         self._begun = False  # llhttp has seen the start of the current request
         self._header_bytes = 0
         self._refusal: tuple[int, str] | None = None
-        # The next request's headers list, scope and response cycle, made after the previous
-        # response's last write (on_response_complete): off the time a client waits for.
-        self._prepared: tuple[list[tuple[bytes, bytes]], dict[str, Any], ProxyCycle] | None
-        self._prepared = None
-        self._next_cycle: ProxyCycle | None = None  # the current request's, until its head ends
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -370,47 +365,22 @@ class GuardedHttpToolsProtocol(_HeadGuard, HttpToolsProtocol):
         self._refusal = (status, detail)
         raise ValueError(detail)
 
-    def _prepare(self) -> tuple[list[tuple[bytes, bytes]], dict[str, Any], ProxyCycle]:
-        """A request's headers list, its scope as uvicorn's on_message_begin (0.54) makes it,
-        and its response cycle as uvicorn's on_headers_complete makes it, but for what only
-        the request's head tells (set in on_headers_complete)."""
-        headers: list[tuple[bytes, bytes]] = []
-        scope = {
+    def on_message_begin(self) -> None:
+        # uvicorn's on_message_begin (0.54), inline: it runs for every request.
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
+        self.scope = {  # type: ignore[typeddict-item]
             "type": "http",
             "asgi": {"version": self.asgi_version, "spec_version": "2.3"},
             "http_version": "1.1",
             "server": self.server,
             "client": self.client,
-            "scheme": self.scheme,
+            "scheme": self.scheme,  # type: ignore[typeddict-item]
             "root_path": self.root_path,
-            "headers": headers,
+            "headers": self.headers,
             "state": self.app_state.copy(),
         }
-        cycle = ProxyCycle(
-            scope=scope,  # type: ignore[arg-type]
-            transport=self.transport,
-            flow=self.flow,
-            logger=self.logger,
-            access_logger=self.access_logger,
-            access_log=self.access_log,
-            default_headers=[],  # uvicorn replaces its list every second: read per request
-            message_event=asyncio.Event(),
-            expect_100_continue=False,
-            keep_alive=True,
-            on_response=self.on_response_complete,
-        )
-        return headers, scope, cycle
-
-    def on_message_begin(self) -> None:
-        # uvicorn's on_message_begin, with what the previous response prepared.
-        prepared = self._prepared
-        if prepared is None:
-            prepared = self._prepare()
-        else:
-            self._prepared = None
-        self.headers, self.scope, self._next_cycle = prepared  # type: ignore[assignment]
-        self.url = b""
-        self.expect_100_continue = False
         self._head_open = True
         self._begun = True
         self._header_bytes = 0
@@ -478,15 +448,21 @@ class GuardedHttpToolsProtocol(_HeadGuard, HttpToolsProtocol):
             app = service_unavailable
             self.logger.warning("Exceeded concurrency limit.")
 
-        cycle = self._next_cycle
-        assert cycle is not None  # on_message_begin came first
-        self._next_cycle = None
-        cycle.default_headers = self.server_state.default_headers
-        cycle.waiting_for_100_continue = self.expect_100_continue
-        # After an Upgrade the parser cannot read another request on this connection.
-        cycle.keep_alive = http_version != "1.0" and parser.should_keep_alive() and not upgrade
         existing_cycle = self.cycle
-        self.cycle = cycle
+        self.cycle = ProxyCycle(
+            scope=scope,
+            transport=self.transport,
+            flow=self.flow,
+            logger=self.logger,
+            access_logger=self.access_logger,
+            access_log=self.access_log,
+            default_headers=self.server_state.default_headers,
+            message_event=asyncio.Event(),
+            expect_100_continue=self.expect_100_continue,
+            # After an Upgrade the parser cannot read another request on this connection.
+            keep_alive=http_version != "1.0" and parser.should_keep_alive() and not upgrade,
+            on_response=self.on_response_complete,
+        )
         if existing_cycle is None or existing_cycle.response_complete:
             self._start_asgi_task(self.cycle, app)
         else:
@@ -509,8 +485,6 @@ class GuardedHttpToolsProtocol(_HeadGuard, HttpToolsProtocol):
             self._keepalive.arm(self, self.timeout_keep_alive, self.timeout_keep_alive_handler)
             # What uvicorn's _unset_keepalive_if_required cancels on the next bytes or close.
             self.timeout_keep_alive_task = self._keepalive_handle  # type: ignore[assignment]
-            # The response is out: the next request's objects cost the client nothing now.
-            self._prepared = self._prepare()
 
     def _declares_body(self) -> bool:
         for name, value in self.headers:

@@ -47,9 +47,10 @@ def test_idle_connections_close_after_the_keep_alive_timeout_and_busy_ones_stay(
 
 
 def test_each_request_on_a_connection_gets_its_own_scope_cycle_and_head_decisions() -> None:
-    """The guard makes the next request's scope and cycle after a response (off the client's
-    wait): each request must still get fresh ones, with keep-alive, 100-continue and uvicorn's
-    default headers (its Date, replaced every second) decided by its own head and time."""
+    """Requests on one keep-alive connection each get a fresh scope and response cycle, with
+    keep-alive, 100-continue and uvicorn's default headers (its Date, replaced every second)
+    decided by their own head and time (the guard builds the cycle in its own copy of uvicorn's
+    on_headers_complete)."""
     seen: list[tuple[dict[str, Any], object, list[Any]]] = []
 
     async def recording(scope: dict[str, Any], receive: Any, send: Any) -> None:
