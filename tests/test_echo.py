@@ -26,8 +26,7 @@ def client(echo_url: str) -> Iterator[httpx.Client]:
 
 def test_echo_reports_the_request(client: httpx.Client) -> None:
     r = client.get(
-        "/a/b",
-        params={"x": "1 2"},
+        "/a/b?x=1+2",  # not params=: httpx 0.27 writes a space as %20, 0.28 as +
         headers=[("Host", "foo.com"), ("X-Multi", "one"), ("x-multi", "two"), ("x_under", "u")],
     )
     assert r.status_code == 200
