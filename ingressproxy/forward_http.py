@@ -353,7 +353,7 @@ class HTTPForwarder:
             timeouts = {**timeouts, "connect": max(connect_timeout, 0.001)}
         if isinstance(transport, UpstreamTransport):
             # Our pool's direct entry: no httpx Request/Response objects on the hot path.
-            key = self._keys.get(endpoint.base_url) or self._key(endpoint)
+            key = self._key(endpoint)
             try:
                 exchange = await transport.exchange(
                     key,

@@ -209,8 +209,7 @@ class ProxyApp:
         # The TLS listener routes with the `websecure` table (entrypoints.py); RouteTable.match
         # is the same either way.
         secure = scope.get("scheme") == "https"
-        eps = snapshot.entrypoints  # EntryPoints.table, inline
-        table = eps.websecure if secure and eps.websecure is not None else snapshot.table
+        table = snapshot.entrypoints.table(snapshot.table, secure)
         route = table.route(host, path)
         if note is not None:
             note.host, note.path, note.table, note.route = host, path, table, route

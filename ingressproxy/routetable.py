@@ -181,7 +181,7 @@ class HostTable:
         best: Route | None = None
         prefix = self.prefix
         if prefix:
-            p = path[:-1] if path.endswith("/") else path  # prefix_key, inline
+            p = prefix_key(path)
             while True:
                 best = prefix.get(p)
                 if best is not None or not p:
@@ -344,17 +344,7 @@ class RouteTable:
         look-up (a frozen dataclass costs more to make than the look-up itself)."""
         if self.fallthrough:
             return self._match_any_table(host, path).route
-        # select_host and _route_in, inline (two calls fewer per request).
-        table = self.exact_hosts.get(host)
-        if table is None:
-            wildcard = self._wildcard(host) if self.wildcard_hosts else None
-            table = self.any_host if wildcard is None else wildcard[0]
-        route: Route | None = None
-        if table is not None:
-            route = table.match_path(path)
-            if route is None:
-                route = table.default
-        return self.default if route is None else route
+        return self._route_in(self.select_host(host)[0], path)
 
     def _route_in(self, table: HostTable | None, path: str) -> Route | None:
         route: Route | None = None
