@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -15,19 +16,25 @@ from ingressproxy.settings import Settings
 from ingressproxy.testing import one_service_manifests, serve_in_thread
 
 
-class Tagging:
-    """Middleware adding a response header, to see whether a request went through it."""
+class OnStart:
+    """Middleware handing each `http.response.start` message on its way out to `on_start`."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, on_start: Callable[[Message], None]) -> None:
         self.app = app
+        self.on_start = on_start
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def tagged(message: Message) -> None:
+        async def watched(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message["headers"], (b"x-tagged", b"1")]
+                self.on_start(message)
             await send(message)
 
-        await self.app(scope, receive, tagged)
+        await self.app(scope, receive, watched)
+
+
+def tag(message: Message) -> None:
+    """A response header, to see whether a request went through the middleware."""
+    message["headers"] = [*message["headers"], (b"x-tagged", b"1")]
 
 
 def _get(app: ASGIApp) -> httpx.Response:
@@ -50,7 +57,7 @@ def test_requests_reach_the_proxy_without_starlettes_router() -> None:
 
 def test_added_middleware_sees_every_request() -> None:
     app = create_app(Settings(admin_port=None, access_log="off"), watch=False)
-    app.add_middleware(Tagging)
+    app.add_middleware(OnStart, on_start=tag)
     r = _get(app)
     assert r.status_code == 404
     assert r.headers["x-tagged"] == "1"
@@ -76,25 +83,12 @@ def test_a_whole_small_response_says_its_body_follows(tmp_path: Path) -> None:
     """The start message of a response whose body came with its head carries BODY_FOLLOWS
     (cycle.ProxyCycle then writes head and body at once); a streamed one does not."""
     starts: list[Message] = []
-
-    class Recording:
-        def __init__(self, app: ASGIApp) -> None:
-            self.app = app
-
-        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-            async def recorded(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    starts.append(message)
-                await send(message)
-
-            await self.app(scope, receive, recorded)
-
     with serve_in_thread(_backend) as backend:
         (tmp_path / "app.yaml").write_text(one_service_manifests("app.test", "app", backend.port))
         app = create_app(
             Settings(manifests=tmp_path, admin_port=None, access_log="off"), watch=False
         )
-        app.add_middleware(Recording)
+        app.add_middleware(OnStart, on_start=starts.append)
 
         async def main() -> list[httpx.Response]:
             async with app.router.lifespan_context(app):
