@@ -928,10 +928,10 @@ def serve_variant(variant: str, folder: Path) -> int:
     from starlette.applications import Starlette
 
     sys.path.insert(0, str(HERE.parent))
-    from ingressproxy.app import create_app
-    from ingressproxy.guard import RequestLimits, guarded_protocol
-    from ingressproxy.proxy import PROXY_UVICORN_OPTIONS
-    from ingressproxy.settings import Settings
+    from ingressproxy.proxy.app import PROXY_UVICORN_OPTIONS
+    from ingressproxy.server.app import create_app
+    from ingressproxy.server.guard import RequestLimits, guarded_protocol
+    from ingressproxy.server.settings import Settings
 
     logging.basicConfig(level="INFO", format="%(levelname)s %(name)s: %(message)s")
     if variant.startswith("floor-"):
@@ -978,8 +978,8 @@ def _serve_floor(variant: str, folder: Path) -> int:
     import uvicorn
     from floor import hello_app, raw_proxy_app
 
-    from ingressproxy.reloader import build_snapshot, compile_options
-    from ingressproxy.settings import Settings
+    from ingressproxy.server.reloader import build_snapshot, compile_options
+    from ingressproxy.server.settings import Settings
 
     app: Any = hello_app
     if variant == "floor-proxy":

@@ -27,8 +27,8 @@ from pathlib import Path
 import httpx
 from starlette.types import Receive, Scope, Send
 
-from ingressproxy.settings import parse_size
-from ingressproxy.testing import one_service_manifests, serve_in_thread
+from ingressproxy.server.settings import parse_size
+from ingressproxy.testing.server import one_service_manifests, serve_in_thread
 
 MiB = 1024 * 1024
 LIMIT_MB = 50.0

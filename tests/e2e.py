@@ -17,10 +17,10 @@ import httpx
 from ruamel.yaml import YAML
 from starlette.applications import Starlette
 
-from ingressproxy.app import create_app
-from ingressproxy.echo import create_echo_app
-from ingressproxy.settings import Settings
-from ingressproxy.testing import serve_in_thread
+from ingressproxy.server.app import create_app
+from ingressproxy.server.settings import Settings
+from ingressproxy.testing.echo import create_echo_app
+from ingressproxy.testing.server import serve_in_thread
 
 __all__ = [
     "CONFORMANCE",

@@ -14,14 +14,14 @@ from typing import Any
 
 import h11
 
-from ingressproxy.balancer import Balancer
-from ingressproxy.guard import RequestLimits, guarded_protocol
-from ingressproxy.model import ObjectRef, PathType, Source
-from ingressproxy.proxy import PROXY_UVICORN_OPTIONS, ProxyApp
-from ingressproxy.routetable import Backend, Endpoint, HostTable, Route, RouteTable, prefix_key
-from ingressproxy.settings import Settings
-from ingressproxy.snapshot import Snapshot, SnapshotHolder
-from ingressproxy.testing import ServerThread, serve_in_thread
+from ingressproxy.ir.routetable import Backend, Endpoint, HostTable, Route, RouteTable, prefix_key
+from ingressproxy.ir.snapshot import Snapshot, SnapshotHolder
+from ingressproxy.manifests.model import ObjectRef, PathType, Source
+from ingressproxy.proxy.app import PROXY_UVICORN_OPTIONS, ProxyApp
+from ingressproxy.server.guard import RequestLimits, guarded_protocol
+from ingressproxy.server.settings import Settings
+from ingressproxy.testing.server import ServerThread, serve_in_thread
+from ingressproxy.upstream.balancer import Balancer
 
 HTTP_IMPLS = ["h11", "httptools"]
 WAIT = 10.0  # upper bound of every wait in these tests; none is expected to take long

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from e2e import EXAMPLES, run_proxy
 
-from ingressproxy.accesslog import AccessLog, format_json, format_text
-from ingressproxy.model import ObjectRef, PathType, Source
-from ingressproxy.observe import RequestRecord
-from ingressproxy.routetable import Backend, Endpoint, HostTable, Route, RouteTable
+from ingressproxy.ir.routetable import Backend, Endpoint, HostTable, Route, RouteTable
+from ingressproxy.manifests.model import ObjectRef, PathType, Source
+from ingressproxy.observe.accesslog import AccessLog, format_json, format_text
+from ingressproxy.observe.record import RequestRecord
 
 HOST = "api.notesmanager.io"
 ROUTER = "notesmanager-notesmanager-services-api-notesmanager-io-search"

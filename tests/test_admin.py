@@ -19,12 +19,12 @@ import httpx
 import pytest
 from e2e import EXAMPLES, Served, http_client, run_proxy
 
-from ingressproxy.admin import create_admin_app
-from ingressproxy.adminapi import ConfigState, EntryPoint, ReloadStats, build_view, redact
-from ingressproxy.observe import normalize_name, router_key, router_rule, service_key
-from ingressproxy.reloader import build_snapshot, compile_options
-from ingressproxy.settings import Settings
-from ingressproxy.snapshot import SnapshotHolder
+from ingressproxy.admin.api import ConfigState, EntryPoint, ReloadStats, build_view, redact
+from ingressproxy.admin.server import create_admin_app
+from ingressproxy.ir.snapshot import SnapshotHolder
+from ingressproxy.observe.record import normalize_name, router_key, router_rule, service_key
+from ingressproxy.server.reloader import build_snapshot, compile_options
+from ingressproxy.server.settings import Settings
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "admin"
 CASES = sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir())

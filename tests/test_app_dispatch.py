@@ -10,10 +10,10 @@ import httpx
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ingressproxy.app import create_app
-from ingressproxy.cycle import BODY_FOLLOWS
-from ingressproxy.settings import Settings
-from ingressproxy.testing import one_service_manifests, serve_in_thread
+from ingressproxy.server.app import create_app
+from ingressproxy.server.cycle import BODY_FOLLOWS
+from ingressproxy.server.settings import Settings
+from ingressproxy.testing.server import one_service_manifests, serve_in_thread
 
 
 class OnStart:

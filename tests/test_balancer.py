@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ingressproxy.balancer import Balancer
-from ingressproxy.routetable import Backend, Endpoint
+from ingressproxy.ir.routetable import Backend, Endpoint
+from ingressproxy.upstream.balancer import Balancer
 
 EPS = (Endpoint("10.0.0.1", 80), Endpoint("10.0.0.2", 80), Endpoint("10.0.0.3", 80))
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from ingressproxy.reloader import build_snapshot, compile_options
-from ingressproxy.settings import Settings
+from ingressproxy.server.reloader import build_snapshot, compile_options
+from ingressproxy.server.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -185,7 +185,7 @@ def test_wrk_against_the_nginx_backend() -> None:
 def test_the_raw_proxy_floor_relays_a_real_upstream() -> None:
     """benchmarks/floor.py's minimal proxy (a benchmark reference) really proxies, over
     sockets: the upstream's status, headers and body, request after request."""
-    from ingressproxy.testing import serve_in_thread
+    from ingressproxy.testing.server import serve_in_thread
 
     spec = importlib.util.spec_from_file_location("bench_floor", ROOT / "benchmarks" / "floor.py")
     assert spec is not None and spec.loader is not None

@@ -14,7 +14,7 @@ import trustme
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa
 
-from ingressproxy.certs import (
+from ingressproxy.frontends.certs import (
     CertificateError,
     CertOrigin,
     CertResult,
@@ -24,9 +24,8 @@ from ingressproxy.certs import (
     load_key_pair,
     name_covers,
 )
-from ingressproxy.compiler import CompileOptions
-from ingressproxy.decode import decode
-from ingressproxy.entrypoints import (
+from ingressproxy.frontends.compiler import CompileOptions
+from ingressproxy.frontends.entrypoints import (
     SSL_REDIRECT_STATUS,
     EntryPoint,
     EntryPoints,
@@ -36,10 +35,18 @@ from ingressproxy.entrypoints import (
     https_redirect,
     https_url,
 )
-from ingressproxy.flavors import Flavor
-from ingressproxy.loader import ParseCache
-from ingressproxy.model import Diagnostic, Manifests, ObjectRef, PathType, Severity, Source
-from ingressproxy.routetable import Backend, Route
+from ingressproxy.frontends.flavors import Flavor
+from ingressproxy.ir.routetable import Backend, Route
+from ingressproxy.manifests.decode import decode
+from ingressproxy.manifests.loader import ParseCache
+from ingressproxy.manifests.model import (
+    Diagnostic,
+    Manifests,
+    ObjectRef,
+    PathType,
+    Severity,
+    Source,
+)
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 OPTIONS = CompileOptions()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ingressproxy.cli import main
+from ingressproxy.cli.main import main
 
 HERE = Path(__file__).parent
 FIXTURES = HERE / "fixtures" / "check"

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ingressproxy.testing import LoggedProcess
+from ingressproxy.testing.server import LoggedProcess
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 WAIT = 20.0

@@ -9,9 +9,10 @@ from types import MappingProxyType
 
 import pytest
 
-from ingressproxy.compiler import CompileOptions, CompileResult, compile_manifests
-from ingressproxy.dump import dump_diagnostic, dump_table
-from ingressproxy.model import (
+from ingressproxy.frontends.compiler import CompileOptions, CompileResult, compile_manifests
+from ingressproxy.ir.dump import dump_diagnostic, dump_table
+from ingressproxy.ir.routetable import Backend, Endpoint, HostTable, Route, RouteTable
+from ingressproxy.manifests.model import (
     Diagnostic,
     EndpointPort,
     Endpoints,
@@ -36,7 +37,6 @@ from ingressproxy.model import (
     Source,
     frozen_map,
 )
-from ingressproxy.routetable import Backend, Endpoint, HostTable, Route, RouteTable
 
 EXACT, PREFIX, IMPL = PathType.EXACT, PathType.PREFIX, PathType.IMPLEMENTATION_SPECIFIC
 T0 = datetime(2022, 2, 4, 16, 0, 0, tzinfo=UTC)

@@ -20,7 +20,7 @@ import pytest
 import trustme
 from e2e import CONFORMANCE, Cluster, Served, cluster, echo, run_proxy
 
-from ingressproxy.model import ObjectRef
+from ingressproxy.manifests.model import ObjectRef
 
 # --------------------------------------------------------------------------- helpers
 

@@ -15,9 +15,9 @@ from proxykit import WAIT, RecordingTransport
 from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
-from ingressproxy.cycle import BODY_FOLLOWS, ProxyCycle
-from ingressproxy.guard import RequestLimits, guarded_protocol
-from ingressproxy.testing import serve_in_thread
+from ingressproxy.server.cycle import BODY_FOLLOWS, ProxyCycle
+from ingressproxy.server.guard import RequestLimits, guarded_protocol
+from ingressproxy.testing.server import serve_in_thread
 
 
 def run(

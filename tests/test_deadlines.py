@@ -6,8 +6,8 @@ import asyncio
 import gc
 import itertools
 
-from ingressproxy import deadlines
-from ingressproxy.deadlines import Deadlines, Sweep
+from ingressproxy.upstream import deadlines
+from ingressproxy.upstream.deadlines import Deadlines, Sweep
 
 
 def test_fires_once_after_the_delay_and_never_early() -> None:

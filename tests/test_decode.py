@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from ingressproxy.decode import decode, host_errors, port_name_errors
-from ingressproxy.loader import load_path, load_text
-from ingressproxy.model import (
+from ingressproxy.manifests.decode import decode, host_errors, port_name_errors
+from ingressproxy.manifests.loader import load_path, load_text
+from ingressproxy.manifests.model import (
     Diagnostic,
     EndpointPort,
     EndpointsSubset,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ingressproxy.cli import build_parser
+from ingressproxy.cli.main import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -56,10 +56,10 @@ def test_routing_options_section_lists_only_shared_options() -> None:
 
 
 def environment_variables() -> set[str]:
-    source = (ROOT / "ingressproxy" / "settings.py").read_text(encoding="utf-8")
+    source = (ROOT / "ingressproxy" / "server" / "settings.py").read_text(encoding="utf-8")
     names = set(re.findall(r"\b(?:get|num|flag)\(\"([A-Z][A-Z_]*[A-Z])\"", source))
     found = {f"INGRESSPROXY_{n}" for n in names}
-    for module in ("overrides.py", "cli.py"):
+    for module in ("server/overrides.py", "cli/main.py"):
         text = (ROOT / "ingressproxy" / module).read_text(encoding="utf-8")
         found |= set(re.findall(r'"(INGRESSPROXY_[A-Z_]+)"', text))
     return found

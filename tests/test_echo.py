@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from ingressproxy.echo import create_echo_app
-from ingressproxy.testing import ServerThread, serve_in_thread
+from ingressproxy.testing.echo import create_echo_app
+from ingressproxy.testing.server import ServerThread, serve_in_thread
 
 
 @pytest.fixture(scope="module")

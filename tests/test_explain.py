@@ -13,13 +13,13 @@ import pytest
 from e2e import CONFORMANCE, EXAMPLES
 from test_conformance import DOCS_ROWS
 
-from ingressproxy.cli import main
-from ingressproxy.compiler import CompileOptions
-from ingressproxy.explain import Explanation, explain
-from ingressproxy.flavors import Flavor
-from ingressproxy.reloader import build_snapshot
-from ingressproxy.routetable import HostMatch, RouteTable
-from ingressproxy.snapshot import Snapshot
+from ingressproxy.cli.explain import Explanation, explain
+from ingressproxy.cli.main import main
+from ingressproxy.frontends.compiler import CompileOptions
+from ingressproxy.frontends.flavors import Flavor
+from ingressproxy.ir.routetable import HostMatch, RouteTable
+from ingressproxy.ir.snapshot import Snapshot
+from ingressproxy.server.reloader import build_snapshot
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

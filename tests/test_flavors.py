@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from e2e import cluster, echo, run_proxy
 
-from ingressproxy.cli import build_parser
-from ingressproxy.compiler import CompileOptions, CompileResult, compile_manifests
-from ingressproxy.decode import decode
-from ingressproxy.flavors import SEMANTICS, Flavor, parse_flavor, traefik_rule
-from ingressproxy.loader import load_path
-from ingressproxy.model import ObjectRef, PathType, Source
-from ingressproxy.routetable import Backend, Endpoint, Route
-from ingressproxy.settings import Settings, SettingsError
+from ingressproxy.cli.main import build_parser
+from ingressproxy.frontends.compiler import CompileOptions, CompileResult, compile_manifests
+from ingressproxy.frontends.flavors import SEMANTICS, Flavor, parse_flavor, traefik_rule
+from ingressproxy.ir.routetable import Backend, Endpoint, Route
+from ingressproxy.manifests.decode import decode
+from ingressproxy.manifests.loader import load_path
+from ingressproxy.manifests.model import ObjectRef, PathType, Source
+from ingressproxy.server.settings import Settings, SettingsError
 
 FLAVORS = tuple(Flavor)
 FIXTURES = Path(__file__).parent / "fixtures" / "flavors"

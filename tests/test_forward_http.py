@@ -10,9 +10,9 @@ import pytest
 from test_upstream import OK, Upstream, answer, run
 
 from ingressproxy.errors import UpstreamProtocolError
-from ingressproxy.forward_http import EMPTY_BODY, HTTPForwarder
-from ingressproxy.routetable import Endpoint
-from ingressproxy.settings import Settings
+from ingressproxy.ir.routetable import Endpoint
+from ingressproxy.proxy.forward_http import EMPTY_BODY, HTTPForwarder
+from ingressproxy.server.settings import Settings
 
 CUT = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf"
 

@@ -15,10 +15,10 @@ import websockets.sync.client
 from proxykit import HTTP_IMPLS, WAIT, Running, dead_port, make_table, route, run_proxy, service
 from starlette.types import Receive, Scope, Send
 
-from ingressproxy.forward_ws import sendable_close_code
-from ingressproxy.routetable import RouteTable
-from ingressproxy.snapshot import Snapshot
-from ingressproxy.testing import serve_in_thread
+from ingressproxy.ir.routetable import RouteTable
+from ingressproxy.ir.snapshot import Snapshot
+from ingressproxy.proxy.forward_ws import sendable_close_code
+from ingressproxy.testing.server import serve_in_thread
 
 
 @dataclass

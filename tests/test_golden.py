@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from ingressproxy.compiler import CompileOptions, CompileResult, compile_manifests
-from ingressproxy.decode import decode
-from ingressproxy.dump import dump_diagnostic, dump_table
-from ingressproxy.loader import load_path
-from ingressproxy.model import Manifests
+from ingressproxy.frontends.compiler import CompileOptions, CompileResult, compile_manifests
+from ingressproxy.ir.dump import dump_diagnostic, dump_table
+from ingressproxy.manifests.decode import decode
+from ingressproxy.manifests.loader import load_path
+from ingressproxy.manifests.model import Manifests
 
 HERE = Path(__file__).parent
 FIXTURES = HERE / "fixtures"

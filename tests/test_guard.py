@@ -26,8 +26,8 @@ from proxykit import (
     single,
 )
 
-from ingressproxy.guard import RequestLimits, check_head
-from ingressproxy.snapshot import Snapshot
+from ingressproxy.ir.snapshot import Snapshot
+from ingressproxy.server.guard import RequestLimits, check_head
 
 HOST = b"guard.test"
 

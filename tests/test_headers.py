@@ -8,7 +8,7 @@ import re
 import pytest
 
 from ingressproxy.errors import BadRequest
-from ingressproxy.headers import HOP_BY_HOP, HeaderRewriter, RequestHead, connection_tokens
+from ingressproxy.proxy.headers import HOP_BY_HOP, HeaderRewriter, RequestHead, connection_tokens
 
 Headers = list[tuple[bytes, bytes]]
 

@@ -22,8 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ingressproxy.echo import create_echo_app
-from ingressproxy.testing import LoggedProcess, ServerThread, serve_in_thread
+from ingressproxy.testing.echo import create_echo_app
+from ingressproxy.testing.server import LoggedProcess, ServerThread, serve_in_thread
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"

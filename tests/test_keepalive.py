@@ -8,8 +8,8 @@ import socket
 import time
 from typing import Any
 
-from ingressproxy.guard import RequestLimits, guarded_protocol
-from ingressproxy.testing import serve_in_thread
+from ingressproxy.server.guard import RequestLimits, guarded_protocol
+from ingressproxy.testing.server import serve_in_thread
 
 WAIT = 10.0
 REQUEST = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"

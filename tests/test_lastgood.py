@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from ingressproxy.decode import decode
-from ingressproxy.lastgood import (
+from ingressproxy.manifests.decode import decode
+from ingressproxy.manifests.lastgood import (
     GoodState,
     carry_forward_files,
     carry_forward_objects,
     objects_by_ref,
 )
-from ingressproxy.loader import load_text
-from ingressproxy.model import Diagnostic, ObjectRef, Severity, Source
+from ingressproxy.manifests.loader import load_text
+from ingressproxy.manifests.model import Diagnostic, ObjectRef, Severity, Source
 
 SECRET = """\
 apiVersion: v1

@@ -8,9 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from ingressproxy import loader
-from ingressproxy.loader import MAX_NODES, LoadResult, is_ignored_name, load_path, load_text
-from ingressproxy.model import Diagnostic, RawDocument, Severity
+from ingressproxy.manifests import loader
+from ingressproxy.manifests.loader import (
+    MAX_NODES,
+    LoadResult,
+    is_ignored_name,
+    load_path,
+    load_text,
+)
+from ingressproxy.manifests.model import Diagnostic, RawDocument, Severity
 
 SERVICE = """\
 apiVersion: v1
@@ -715,7 +721,7 @@ def test_large_folder_loads_in_sorted_order(tmp_path: Path) -> None:
 
 
 def test_parse_cache_reparses_only_changed_files(tmp_path: Path) -> None:
-    from ingressproxy.loader import ParseCache
+    from ingressproxy.manifests.loader import ParseCache
 
     (tmp_path / "a.yaml").write_text(SERVICE.format(name="a"))
     (tmp_path / "b.yaml").write_text(SERVICE.format(name="b"))

@@ -13,10 +13,10 @@ import pytest
 from e2e import EXAMPLES, Served, http_client, run_proxy
 from prometheus_client.parser import text_string_to_metric_families
 
-from ingressproxy.adminapi import ConfigState
-from ingressproxy.metrics import ProxyMetrics, status_class
-from ingressproxy.observe import RequestRecord
-from ingressproxy.snapshot import SnapshotHolder
+from ingressproxy.admin.api import ConfigState
+from ingressproxy.ir.snapshot import SnapshotHolder
+from ingressproxy.observe.metrics import ProxyMetrics, status_class
+from ingressproxy.observe.record import RequestRecord
 
 HOST = "api.imagemanager.io"
 LABELING = "imagemanager-imagemanager-services-api-imagemanager-io-labeling"

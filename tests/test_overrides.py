@@ -18,14 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from ingressproxy.backends import BackendOverride
-from ingressproxy.cli import build_parser, settings_from_args
-from ingressproxy.compiler import CompileOptions, CompileResult, compile_manifests
-from ingressproxy.decode import decode
-from ingressproxy.echo import create_echo_app
-from ingressproxy.loader import load_text
-from ingressproxy.model import Severity
-from ingressproxy.overrides import (
+from ingressproxy.cli.main import build_parser, settings_from_args
+from ingressproxy.frontends.backends import BackendOverride
+from ingressproxy.frontends.compiler import CompileOptions, CompileResult, compile_manifests
+from ingressproxy.ir.routetable import Backend, Endpoint
+from ingressproxy.manifests.decode import decode
+from ingressproxy.manifests.loader import load_text
+from ingressproxy.manifests.model import Severity
+from ingressproxy.server.overrides import (
     OverrideError,
     backends_from_env,
     load_backends_file,
@@ -34,10 +34,10 @@ from ingressproxy.overrides import (
     parse_backend,
     parse_dns_pattern,
 )
-from ingressproxy.reloader import build_snapshot
-from ingressproxy.routetable import Backend, Endpoint
-from ingressproxy.settings import Settings, SettingsError
-from ingressproxy.testing import ServerThread, serve_in_thread, start_proxy
+from ingressproxy.server.reloader import build_snapshot
+from ingressproxy.server.settings import Settings, SettingsError
+from ingressproxy.testing.echo import create_echo_app
+from ingressproxy.testing.server import ServerThread, serve_in_thread, start_proxy
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 IMAGEMANAGER = EXAMPLES / "imagemanager"
@@ -543,8 +543,8 @@ def test_backends_file_through_the_proxy(search_backend: ServerThread, tmp_path:
 def test_environment_through_the_uvicorn_factory(
     search_backend: ServerThread, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ingressproxy.app import create_app
-    from ingressproxy.testing import Proxy
+    from ingressproxy.server.app import create_app
+    from ingressproxy.testing.server import Proxy
 
     monkeypatch.setenv("INGRESSPROXY_MANIFESTS", str(IMAGEMANAGER))
     monkeypatch.setenv("INGRESSPROXY_ADMIN_PORT", "off")

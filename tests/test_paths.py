@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingressproxy.paths import BadPath, canonical_rule_path, canonicalize
+from ingressproxy.proxy.paths import BadPath, canonical_rule_path, canonicalize
 
 # Already canonical: returned unchanged, byte for byte.
 UNCHANGED = [

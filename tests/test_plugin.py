@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ingressproxy.testing import Proxy
+from ingressproxy.testing.server import Proxy
 
 pytest_plugins = ["pytester"]
 

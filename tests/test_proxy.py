@@ -26,13 +26,13 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ingressproxy.echo import create_echo_app
-from ingressproxy.guard import RequestLimits, guarded_protocol
-from ingressproxy.proxy import PROXY_UVICORN_OPTIONS, ProxyApp
-from ingressproxy.routetable import Backend, Endpoint, RouteTable
-from ingressproxy.settings import Settings
-from ingressproxy.snapshot import Snapshot, SnapshotHolder
-from ingressproxy.testing import ServerThread, serve_in_thread
+from ingressproxy.ir.routetable import Backend, Endpoint, RouteTable
+from ingressproxy.ir.snapshot import Snapshot, SnapshotHolder
+from ingressproxy.proxy.app import PROXY_UVICORN_OPTIONS, ProxyApp
+from ingressproxy.server.guard import RequestLimits, guarded_protocol
+from ingressproxy.server.settings import Settings
+from ingressproxy.testing.echo import create_echo_app
+from ingressproxy.testing.server import ServerThread, serve_in_thread
 
 HTTP_IMPLS = ["h11", "httptools"]
 GZIPPED = gzip.compress(b"hello, compressed world\n" * 500)

@@ -34,17 +34,17 @@ from proxykit import (
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from ingressproxy.admin import create_admin_app
-from ingressproxy.balancer import Balancer
-from ingressproxy.compiler import CompileOptions
-from ingressproxy.embedded import EmbeddedServer
-from ingressproxy.guard import RequestLimits, guarded_protocol
-from ingressproxy.proxy import PROXY_UVICORN_OPTIONS, ProxyApp
-from ingressproxy.reloader import build_snapshot
-from ingressproxy.routetable import Backend, Endpoint
-from ingressproxy.settings import Settings
-from ingressproxy.snapshot import Snapshot, SnapshotHolder
-from ingressproxy.testing import serve_in_thread
+from ingressproxy.admin.server import create_admin_app
+from ingressproxy.frontends.compiler import CompileOptions
+from ingressproxy.ir.routetable import Backend, Endpoint
+from ingressproxy.ir.snapshot import Snapshot, SnapshotHolder
+from ingressproxy.proxy.app import PROXY_UVICORN_OPTIONS, ProxyApp
+from ingressproxy.server.embedded import EmbeddedServer
+from ingressproxy.server.guard import RequestLimits, guarded_protocol
+from ingressproxy.server.reloader import build_snapshot
+from ingressproxy.server.settings import Settings
+from ingressproxy.testing.server import serve_in_thread
+from ingressproxy.upstream.balancer import Balancer
 
 GET = b"GET /%s HTTP/1.1\r\nHost: app.test\r\n\r\n"
 

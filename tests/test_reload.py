@@ -16,10 +16,10 @@ import httpx
 import pytest
 from e2e import CONFORMANCE, Cluster, Served, cluster, echo, run_proxy
 
-from ingressproxy.model import Severity
-from ingressproxy.reloader import Reloader
-from ingressproxy.snapshot import Snapshot, SnapshotHolder
-from ingressproxy.testing import one_service_manifests, serve_in_thread
+from ingressproxy.ir.snapshot import Snapshot, SnapshotHolder
+from ingressproxy.manifests.model import Severity
+from ingressproxy.server.reloader import Reloader
+from ingressproxy.testing.server import one_service_manifests, serve_in_thread
 
 FIXTURE = CONFORMANCE.parent / "reload"
 HOST = "shop.example"

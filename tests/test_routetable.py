@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from ingressproxy.compiler import compile_manifests
-from ingressproxy.model import (
+from ingressproxy.frontends.compiler import compile_manifests
+from ingressproxy.ir.routetable import HostMatch, RouteTable, normalize_host
+from ingressproxy.manifests.model import (
     Ingress,
     IngressBackend,
     IngressRule,
@@ -21,7 +22,6 @@ from ingressproxy.model import (
     ServiceBackendPort,
     Source,
 )
-from ingressproxy.routetable import HostMatch, RouteTable, normalize_host
 
 EXACT, PREFIX, IMPL = PathType.EXACT, PathType.PREFIX, PathType.IMPLEMENTATION_SPECIFIC
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ingressproxy.cli import build_parser, settings_from_args
-from ingressproxy.settings import Settings, SettingsError
+from ingressproxy.cli.main import build_parser, settings_from_args
+from ingressproxy.server.settings import Settings, SettingsError
 
 
 def test_from_env_reads_every_variable() -> None:

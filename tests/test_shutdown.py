@@ -14,7 +14,7 @@ import httpx
 import pytest
 from proxykit import WAIT, Conn, RawResponse, RawUpstream, ok, read_response
 
-from ingressproxy.testing import LoggedProcess, one_service_manifests
+from ingressproxy.testing.server import LoggedProcess, one_service_manifests
 
 
 class Proc(LoggedProcess):

@@ -20,12 +20,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ingressproxy.compiler import CompileOptions
-from ingressproxy.echo import create_echo_app
-from ingressproxy.reloader import STDIN, Reloader, build_snapshot
-from ingressproxy.settings import Settings
-from ingressproxy.snapshot import SnapshotHolder
-from ingressproxy.testing import ServerThread, serve_in_thread
+from ingressproxy.frontends.compiler import CompileOptions
+from ingressproxy.ir.snapshot import SnapshotHolder
+from ingressproxy.server.reloader import STDIN, Reloader, build_snapshot
+from ingressproxy.server.settings import Settings
+from ingressproxy.testing.echo import create_echo_app
+from ingressproxy.testing.server import ServerThread, serve_in_thread
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 HOST = "api.imagemanager.io"

@@ -30,7 +30,7 @@ from proxykit import (
 )
 from starlette.types import Receive, Scope, Send
 
-from ingressproxy.testing import ServerThread, serve_in_thread
+from ingressproxy.testing.server import ServerThread, serve_in_thread
 
 MiB = 1024 * 1024
 SIZE = 64 * MiB

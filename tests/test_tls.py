@@ -24,20 +24,20 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from e2e import TESTS, Cluster, Served, cluster, echo, run_proxy
 
-from ingressproxy.certs import CertTable
-from ingressproxy.cli import main
-from ingressproxy.echo import create_echo_app
-from ingressproxy.routetable import RouteTable
-from ingressproxy.settings import Settings, SettingsError
-from ingressproxy.snapshot import Snapshot
-from ingressproxy.testing import serve_in_thread
-from ingressproxy.tls import (
+from ingressproxy.cli.main import main
+from ingressproxy.frontends.certs import CertTable
+from ingressproxy.ir.routetable import RouteTable
+from ingressproxy.ir.snapshot import Snapshot
+from ingressproxy.server.settings import Settings, SettingsError
+from ingressproxy.server.tls import (
     DEFAULT_HTTPS_PORT,
     SELF_SIGNED_NAME,
     default_certificate,
     https_port_for,
     self_signed_certificate,
 )
+from ingressproxy.testing.echo import create_echo_app
+from ingressproxy.testing.server import serve_in_thread
 
 FIXTURE = TESTS / "fixtures" / "tls" / "sni"
 NS = "tls-sni"

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ingressproxy.upstream import UpstreamTransport
+from ingressproxy.upstream.pool import UpstreamTransport
 
 WAIT = 10.0
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]

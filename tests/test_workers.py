@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ingressproxy.testing import LoggedProcess
-from ingressproxy.workers import worker_argv
+from ingressproxy.server.workers import worker_argv
+from ingressproxy.testing.server import LoggedProcess
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 WAIT = 30.0

@@ -1,0 +1,1 @@
+"""The admin listener: its JSON API and the dashboard."""

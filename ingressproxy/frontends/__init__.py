@@ -1,0 +1,1 @@
+"""Input dialects: decoded objects -> compiled routes and Diagnostics, pure."""

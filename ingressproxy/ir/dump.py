@@ -1,0 +1,61 @@
+"""Compiled state -> plain JSON-ready dicts, in a stable order.
+
+Flow: RouteTable / Diagnostic -> dump_* -> JSON for golden tests, the admin API and
+`check --format json`. Pure; hosts and paths are sorted so a table always dumps the same way.
+"""
+
+from __future__ import annotations
+
+from ..manifests.model import Diagnostic
+from .routetable import HostTable, Route, RouteTable
+
+__all__ = ["dump_diagnostic", "dump_host", "dump_route", "dump_table"]
+
+
+def dump_route(route: Route) -> dict[str, object]:
+    backend = route.backend
+    return {
+        "ingress": f"{route.ingress.namespace}/{route.ingress.name}",
+        "source": str(route.source),
+        "field": route.field,
+        "host": route.host,
+        "path": route.path,
+        "pathType": None if route.path_type is None else str(route.path_type),
+        "backend": backend.key,
+        "endpoints": [str(ep) for ep in backend.endpoints],
+        "error": backend.error,
+    }
+
+
+def dump_host(table: HostTable) -> dict[str, object]:
+    return {
+        "exact": [dump_route(table.exact[k]) for k in sorted(table.exact)],
+        # Sorted by the path as written (the prefix keys drop a trailing '/').
+        "prefix": [
+            dump_route(r) for r in sorted(table.prefix.values(), key=lambda r: r.path or "")
+        ],
+        "default": None if table.default is None else dump_route(table.default),
+    }
+
+
+def dump_table(table: RouteTable) -> dict[str, object]:
+    return {
+        "hosts": {h: dump_host(table.exact_hosts[h]) for h in sorted(table.exact_hosts)},
+        "wildcard_hosts": {
+            f"*.{s}": dump_host(table.wildcard_hosts[s]) for s in sorted(table.wildcard_hosts)
+        },
+        "any_host": None if table.any_host is None else dump_host(table.any_host),
+        "default": None if table.default is None else dump_route(table.default),
+    }
+
+
+def dump_diagnostic(d: Diagnostic) -> dict[str, object]:
+    return {
+        "severity": str(d.severity),
+        "code": d.code,
+        "message": d.message,
+        "file": None if d.source is None else d.source.file,
+        "line": None if d.source is None else d.source.line,
+        "object": None if d.obj is None else str(d.obj),
+        "field": d.field,
+    }

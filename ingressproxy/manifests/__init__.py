@@ -1,0 +1,1 @@
+"""Files -> YAML with line numbers -> decoded, validated Kubernetes objects; last good kept."""

@@ -1,0 +1,1 @@
+"""What the proxy reports about requests: records, the access log, Prometheus metrics."""

@@ -1,0 +1,1 @@
+"""Settings, the uvicorn server and its protocols, listeners, TLS, workers and the reloader."""

@@ -1,0 +1,245 @@
+"""Parse backend overrides (`--backend`, `--backends FILE`) and `--dns-backends` patterns.
+
+Flow: cli / Settings.from_env -> these parsers -> Settings -> CompileOptions -> BackendResolver.
+The I/O edge for backends files; everything it returns is frozen data from backends.py.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from ..frontends.backends import DNS_PLACEHOLDERS, BackendOverride, dns_host
+from ..ir.routetable import Endpoint
+
+__all__ = [
+    "DEFAULT_DNS_PATTERN",
+    "OverrideError",
+    "backends_from_env",
+    "load_backends_file",
+    "merge_overrides",
+    "overrides_from",
+    "parse_backend",
+    "parse_backend_url",
+    "parse_dns_pattern",
+    "parse_key",
+    "split_backend_list",
+]
+
+DEFAULT_DNS_PATTERN = "{service}"
+
+# Service names are DNS-1035 labels, namespaces DNS-1123 labels (Kubernetes API validation);
+# we accept the wider of the two for both, as a typo still finds nothing to match.
+_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+# A Service port name is an IANA_SVC_NAME: up to 15 lower-case letters, digits and '-'.
+_PORT_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_HOST_NAME = re.compile(
+    r"[A-Za-z0-9_]([-A-Za-z0-9_]*[A-Za-z0-9_])?(\.[A-Za-z0-9_]([-A-Za-z0-9_]*[A-Za-z0-9_])?)*\.?"
+)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class OverrideError(ValueError):
+    """A backend override or DNS pattern we cannot use; the message names where it was given."""
+
+
+def _check_label(value: str, what: str, where: str) -> None:
+    if len(value) > 63 or not _LABEL.fullmatch(value):
+        raise OverrideError(
+            f"{where}: {what} {value!r} is not a Kubernetes name"
+            " (lower-case letters, digits and '-', at most 63)"
+        )
+
+
+def parse_key(key: str, where: str) -> tuple[str | None, str, str | None]:
+    """`[NAMESPACE/]SERVICE[:PORT]` -> (namespace, service, port)."""
+    rest = key.strip()
+    namespace: str | None = None
+    if "/" in rest:
+        namespace, rest = rest.split("/", 1)
+        _check_label(namespace, "namespace", where)
+    port: str | None = None
+    if ":" in rest:
+        rest, port = rest.split(":", 1)
+        if port.isdigit():
+            if not 1 <= int(port) <= 65535:
+                raise OverrideError(f"{where}: port {port} is not a port number (1-65535)")
+            port = str(int(port))
+        elif len(port) > 15 or not _PORT_NAME.fullmatch(port):
+            raise OverrideError(f"{where}: {port!r} is not a Service port name or number")
+    if not rest:
+        raise OverrideError(f"{where}: {key!r} names no Service ([NAMESPACE/]SERVICE[:PORT])")
+    _check_label(rest, "Service name", where)
+    return namespace, rest, port
+
+
+def _valid_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return len(host) <= 253 and _HOST_NAME.fullmatch(host) is not None
+    return True
+
+
+def parse_backend_url(url: str, where: str) -> Endpoint:
+    """`http://HOST:PORT`, `https://HOST:PORT` or plain `HOST:PORT` -> an Endpoint.
+
+    HOST may be a name (`localhost`, a compose service); it is resolved when connecting.
+    Paths are refused: the proxy forwards the request path unchanged, as for a Pod.
+    """
+    text = url.strip()
+    if "://" not in text:
+        text = "http://" + text
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise OverrideError(f"{where}: {url!r} is not a URL: {exc}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        raise OverrideError(f"{where}: {url!r}: only http:// and https:// backends are supported")
+    host = parts.hostname
+    if not host or not _valid_host(host):
+        raise OverrideError(f"{where}: {url!r} has no valid host")
+    if parts.username is not None or parts.password is not None:
+        raise OverrideError(f"{where}: {url!r}: credentials in backend URLs are not supported")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise OverrideError(
+            f"{where}: {url!r} has a path or query; a backend is a host and port, and the"
+            " request path is forwarded as it came"
+        )
+    if port == 0:
+        raise OverrideError(f"{where}: {url!r}: port 0 is not a port to connect to")
+    return Endpoint(host, port if port is not None else _DEFAULT_PORTS[scheme], scheme)
+
+
+def parse_backend(spec: str, origin: str = "--backend") -> BackendOverride:
+    """`[NAMESPACE/]SERVICE[:PORT]=URL` -> one override with one endpoint."""
+    key, sep, url = spec.partition("=")
+    where = f"{origin} {spec}"
+    if not sep or not url.strip():
+        raise OverrideError(f"{where}: expected [NAMESPACE/]SERVICE[:PORT]=URL")
+    namespace, service, port = parse_key(key, where)
+    endpoint = parse_backend_url(url, where)
+    return BackendOverride(service, (endpoint,), namespace, port, origin)
+
+
+def split_backend_list(text: str) -> list[str]:
+    """INGRESSPROXY_BACKEND: several `KEY=URL` separated by commas or white space."""
+    return [part for part in re.split(r"[,\s]+", text) if part]
+
+
+def merge_overrides(
+    *sources: Iterable[BackendOverride],
+) -> tuple[BackendOverride, ...]:
+    """One override per key. Within one source the URLs of a repeated key add up (round
+    robin between them); a later source replaces an earlier one's key (flags beat the file)."""
+    merged: dict[str, BackendOverride] = {}
+    for source in sources:
+        seen: dict[str, BackendOverride] = {}
+        for o in source:
+            got = seen.get(o.key)
+            if got is not None:
+                endpoints = tuple(dict.fromkeys((*got.endpoints, *o.endpoints)))
+                o = BackendOverride(o.service, endpoints, o.namespace, o.port, o.origin)
+            seen[o.key] = o
+        merged.update(seen)
+    return tuple(merged.values())
+
+
+def load_backends_file(path: Path) -> tuple[BackendOverride, ...]:
+    """A YAML mapping of `[NAMESPACE/]SERVICE[:PORT]` to a URL or a list of URLs."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OverrideError(f"--backends {path}: cannot read: {exc}") from None
+    try:
+        data: Any = YAML(typ="rt").load(text)
+    except YAMLError as exc:
+        raise OverrideError(f"--backends {path}: not valid YAML: {exc}") from None
+    if data is None:
+        return ()
+    if not isinstance(data, dict):
+        raise OverrideError(
+            f"--backends {path}: expected a mapping of [NAMESPACE/]SERVICE[:PORT] to URLs"
+        )
+    found: list[BackendOverride] = []
+    for key, value in data.items():
+        line = _line_of(data, key)
+        where = f"{path}:{line}" if line else str(path)
+        if not isinstance(key, str):
+            raise OverrideError(f"{where}: key {key!r} is not [NAMESPACE/]SERVICE[:PORT]")
+        urls: Sequence[object] = value if isinstance(value, list) else [value]
+        if not urls:
+            raise OverrideError(f"{where}: {key}: no URL given")
+        namespace, service, port = parse_key(key, f"{where}: {key}")
+        endpoints: list[Endpoint] = []
+        for url in urls:
+            if not isinstance(url, str):
+                raise OverrideError(f"{where}: {key}: {url!r} is not a URL")
+            endpoints.append(parse_backend_url(url, f"{where}: {key}"))
+        found.append(
+            BackendOverride(service, tuple(dict.fromkeys(endpoints)), namespace, port, str(path))
+        )
+    return tuple(found)
+
+
+def _line_of(data: Any, key: object) -> int:
+    try:
+        return int(data.lc.key(key)[0]) + 1
+    except (AttributeError, KeyError, TypeError):
+        return 0
+
+
+def overrides_from(
+    specs: Sequence[str], file: Path | None, *, origin: str = "--backend"
+) -> tuple[BackendOverride, ...]:
+    """The file's overrides, then the flags' (which replace the file's for the same key)."""
+    from_file = load_backends_file(file) if file is not None else ()
+    return merge_overrides(from_file, (parse_backend(s, origin) for s in specs))
+
+
+def parse_dns_pattern(pattern: str, where: str = "--dns-backends") -> str:
+    """Check a host name pattern such as `{service}` or `{service}.{namespace}.svc`."""
+    at = f"{where}: " if where else ""
+    rest = pattern
+    for placeholder in DNS_PLACEHOLDERS:
+        rest = rest.replace(placeholder, "")
+    if "{service}" not in pattern:
+        raise OverrideError(
+            f"{at}pattern {pattern!r} does not contain {{service}} (e.g. {{service}} or"
+            " {service}.{namespace}); if it was meant as the manifests folder, put the folder"
+            " first or write --dns-backends={service}"
+        )
+    if "{" in rest or "}" in rest:
+        raise OverrideError(f"{at}{pattern!r}: only {{service}} and {{namespace}} may be used")
+    if not _valid_host(dns_host(pattern, "service", "namespace")):
+        raise OverrideError(f"{at}{pattern!r} does not make a valid host name")
+    return pattern
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def backends_from_env(
+    env: Mapping[str, str],
+) -> tuple[tuple[BackendOverride, ...], str | None]:
+    """INGRESSPROXY_BACKENDS=FILE, INGRESSPROXY_BACKEND="KEY=URL KEY=URL" (which wins on the
+    same key) and INGRESSPROXY_DNS_BACKENDS (1/true/on for {service}, or a pattern)."""
+    file = env.get("INGRESSPROXY_BACKENDS") or None
+    specs = split_backend_list(env.get("INGRESSPROXY_BACKEND") or "")
+    overrides = overrides_from(specs, Path(file) if file else None, origin="INGRESSPROXY_BACKEND")
+    dns = env.get("INGRESSPROXY_DNS_BACKENDS") or ""
+    if not dns or dns.lower() in _FALSE:
+        return overrides, None
+    if dns.lower() in _TRUE:
+        return overrides, DEFAULT_DNS_PATTERN
+    return overrides, parse_dns_pattern(dns, "INGRESSPROXY_DNS_BACKENDS")

@@ -1,0 +1,67 @@
+"""`serve --fake-backends`: echo servers on every loopback endpoint the manifests name.
+
+Lets the README's one command show real routing with nothing else installed, and lets users
+try their own manifests before their services exist. Only loopback addresses are ever bound.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Iterable
+
+from ..ir.routetable import Backend, Endpoint, RouteTable
+from ..server.embedded import EmbeddedServer
+from .echo import create_echo_app
+
+__all__ = ["FakeBackends", "loopback_endpoints"]
+
+log = logging.getLogger("ingressproxy.fakes")
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def loopback_endpoints(table: RouteTable) -> list[tuple[Endpoint, Backend, int]]:
+    """(endpoint, backend, index within its backend) for every loopback endpoint, once."""
+    seen: set[tuple[str, int]] = set()
+    found: list[tuple[Endpoint, Backend, int]] = []
+    for route in table.routes():
+        b = route.backend
+        for i, ep in enumerate(b.endpoints):
+            key = (ep.address, ep.port)
+            if key not in seen and _is_loopback(ep.address):
+                seen.add(key)
+                found.append((ep, b, i))
+    return found
+
+
+class FakeBackends:
+    """Starts and stops the echo servers as tasks on the running loop."""
+
+    def __init__(self) -> None:
+        self._servers: list[EmbeddedServer] = []
+
+    def start(self, endpoints: Iterable[tuple[Endpoint, Backend, int]]) -> None:
+        for ep, backend, index in endpoints:
+            pod = f"{backend.service}-{index}"
+            app = create_echo_app(backend.service, pod=pod, namespace=backend.namespace)
+            try:
+                server = EmbeddedServer(app, ep.address, ep.port)
+            except OSError as exc:
+                log.warning("fake backend %s for %s not started: %s", ep, backend.key, exc)
+                continue
+            server.start()
+            self._servers.append(server)
+            log.info("fake backend %s/%s listening on %s", backend.namespace, pod, ep)
+
+    async def stop(self) -> None:
+        for server in self._servers:
+            server.server.should_exit = True
+        for server in self._servers:
+            await server.stop()
+        self._servers.clear()
