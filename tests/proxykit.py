@@ -14,8 +14,9 @@ from typing import Any
 
 import h11
 
-from ingressproxy.ir.routetable import Backend, Endpoint, HostTable, Route, RouteTable, prefix_key
+from ingressproxy.ir.model import Backend, Endpoint, Router
 from ingressproxy.ir.snapshot import Snapshot, SnapshotHolder
+from ingressproxy.ir.table import HostTable, RouteTable, prefix_key
 from ingressproxy.manifests.model import ObjectRef, PathType, Source
 from ingressproxy.proxy.app import PROXY_UVICORN_OPTIONS, ProxyApp
 from ingressproxy.server.guard import RequestLimits, guarded_protocol
@@ -30,8 +31,8 @@ WAIT = 10.0  # upper bound of every wait in these tests; none is expected to tak
 # --------------------------------------------------------------------------- route tables
 
 
-def route(host: str, path: str, backend: Backend) -> Route:
-    return Route(
+def route(host: str, path: str, backend: Backend) -> Router:
+    return Router(
         ingress=ObjectRef("Ingress", backend.namespace, backend.service),
         source=Source("test.yaml", 1),
         field="spec.rules[0].http.paths[0]",
@@ -42,9 +43,9 @@ def route(host: str, path: str, backend: Backend) -> Route:
     )
 
 
-def make_table(routes: list[Route]) -> RouteTable:
+def make_table(routes: list[Router]) -> RouteTable:
     """Prefix rules by host, built by hand the way the compiler would."""
-    hosts: dict[str, dict[str, Route]] = {}
+    hosts: dict[str, dict[str, Router]] = {}
     for r in routes:
         assert r.host is not None and r.path is not None
         hosts.setdefault(r.host, {})[prefix_key(r.path)] = r

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from e2e import EXAMPLES, run_proxy
 
-from ingressproxy.ir.routetable import Backend, Endpoint, HostTable, Route, RouteTable
+from ingressproxy.ir.model import Backend, Endpoint, Router
+from ingressproxy.ir.table import HostTable, RouteTable
 from ingressproxy.manifests.model import ObjectRef, PathType, Source
 from ingressproxy.observe.accesslog import AccessLog, format_json, format_text
 from ingressproxy.observe.record import RequestRecord
@@ -22,7 +23,7 @@ SERVICE = "notesmanager-notes-search-http"
 
 def _record(**changes: object) -> RequestRecord:
     backend = Backend("ns", "svc", "http", (Endpoint("10.0.0.1", 8080),))
-    route = Route(
+    route = Router(
         ObjectRef("Ingress", "ns", "web"),
         Source("x.yaml", 3),
         "f",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingressproxy.ir.routetable import Backend, Endpoint
+from ingressproxy.ir.model import Backend, Endpoint
 from ingressproxy.upstream.balancer import Balancer
 
 EPS = (Endpoint("10.0.0.1", 80), Endpoint("10.0.0.2", 80), Endpoint("10.0.0.3", 80))

@@ -36,7 +36,7 @@ from ingressproxy.frontends.entrypoints import (
     https_url,
 )
 from ingressproxy.frontends.flavors import Flavor
-from ingressproxy.ir.routetable import Backend, Route
+from ingressproxy.ir.model import Backend, Router
 from ingressproxy.manifests.decode import decode
 from ingressproxy.manifests.loader import ParseCache
 from ingressproxy.manifests.model import (
@@ -742,9 +742,9 @@ def test_invalid_redirect_annotation_is_reported() -> None:
     assert d.field == f"metadata.annotations.{FORCE}" and '"yes" is not a boolean' in d.message
 
 
-def _route_of(ingress_ref: ObjectRef, host: str | None) -> Route:
+def _route_of(ingress_ref: ObjectRef, host: str | None) -> Router:
     backend = Backend("shop", "web", "80", ())
-    return Route(ingress_ref, Source("f", 1), "spec.rules[0]", host, "/", PathType.PREFIX, backend)
+    return Router(ingress_ref, Source("f", 1), "spec.rules[0]", host, "/", PathType.PREFIX, backend)
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,8 @@ import pytest
 
 from ingressproxy.frontends.compiler import CompileOptions, CompileResult, compile_manifests
 from ingressproxy.ir.dump import dump_diagnostic, dump_table
-from ingressproxy.ir.routetable import Backend, Endpoint, HostTable, Route, RouteTable
+from ingressproxy.ir.model import Backend, Endpoint, Router
+from ingressproxy.ir.table import HostTable, RouteTable
 from ingressproxy.manifests.model import (
     Diagnostic,
     EndpointPort,
@@ -184,7 +185,7 @@ def host(result: CompileResult, name: str | None) -> HostTable:
     return t
 
 
-def route_at(result: CompileResult, host_name: str | None, path: str) -> Route:
+def route_at(result: CompileResult, host_name: str | None, path: str) -> Router:
     m = result.table.match(host_name or "any.example", path)
     assert m.route is not None
     return m.route

@@ -17,8 +17,8 @@ from ingressproxy.cli.explain import Explanation, explain
 from ingressproxy.cli.main import main
 from ingressproxy.frontends.compiler import CompileOptions
 from ingressproxy.frontends.flavors import Flavor
-from ingressproxy.ir.routetable import HostMatch, RouteTable
 from ingressproxy.ir.snapshot import Snapshot
+from ingressproxy.ir.table import HostMatch, RouteTable
 from ingressproxy.server.reloader import build_snapshot
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -15,7 +15,7 @@ from e2e import cluster, echo, run_proxy
 from ingressproxy.cli.main import build_parser
 from ingressproxy.frontends.compiler import CompileOptions, CompileResult, compile_manifests
 from ingressproxy.frontends.flavors import SEMANTICS, Flavor, parse_flavor, traefik_rule
-from ingressproxy.ir.routetable import Backend, Endpoint, Route
+from ingressproxy.ir.model import Backend, Endpoint, Router
 from ingressproxy.manifests.decode import decode
 from ingressproxy.manifests.loader import load_path
 from ingressproxy.manifests.model import ObjectRef, PathType, Source
@@ -317,7 +317,7 @@ def test_shared_backend_alternates_services(tmp_path: Path) -> None:
 
 def test_route_defaults_describe_a_spec_route() -> None:
     b = Backend("ns", "svc", "http", (Endpoint("10.0.0.1", 80),))
-    r = Route(ObjectRef("Ingress", "ns", "i"), Source("f.yaml", 1), "f", None, "/a", None, b)
+    r = Router(ObjectRef("Ingress", "ns", "i"), Source("f.yaml", 1), "f", None, "/a", None, b)
     assert r.how == "prefix"
 
 

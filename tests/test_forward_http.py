@@ -10,7 +10,7 @@ import pytest
 from test_upstream import OK, Upstream, answer, run
 
 from ingressproxy.errors import UpstreamProtocolError
-from ingressproxy.ir.routetable import Endpoint
+from ingressproxy.ir.model import Endpoint
 from ingressproxy.proxy.forward_http import EMPTY_BODY, HTTPForwarder
 from ingressproxy.server.settings import Settings
 

@@ -15,8 +15,8 @@ import websockets.sync.client
 from proxykit import HTTP_IMPLS, WAIT, Running, dead_port, make_table, route, run_proxy, service
 from starlette.types import Receive, Scope, Send
 
-from ingressproxy.ir.routetable import RouteTable
 from ingressproxy.ir.snapshot import Snapshot
+from ingressproxy.ir.table import RouteTable
 from ingressproxy.proxy.forward_ws import sendable_close_code
 from ingressproxy.testing.server import serve_in_thread
 

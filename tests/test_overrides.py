@@ -21,7 +21,7 @@ import pytest
 from ingressproxy.cli.main import build_parser, settings_from_args
 from ingressproxy.frontends.backends import BackendOverride
 from ingressproxy.frontends.compiler import CompileOptions, CompileResult, compile_manifests
-from ingressproxy.ir.routetable import Backend, Endpoint
+from ingressproxy.ir.model import Backend, Endpoint
 from ingressproxy.manifests.decode import decode
 from ingressproxy.manifests.loader import load_text
 from ingressproxy.manifests.model import Severity

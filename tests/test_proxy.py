@@ -26,8 +26,9 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ingressproxy.ir.routetable import Backend, Endpoint, RouteTable
+from ingressproxy.ir.model import Backend, Endpoint
 from ingressproxy.ir.snapshot import Snapshot, SnapshotHolder
+from ingressproxy.ir.table import RouteTable
 from ingressproxy.proxy.app import PROXY_UVICORN_OPTIONS, ProxyApp
 from ingressproxy.server.guard import RequestLimits, guarded_protocol
 from ingressproxy.server.settings import Settings

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from ingressproxy.frontends.compiler import compile_manifests
-from ingressproxy.ir.routetable import HostMatch, RouteTable, normalize_host
+from ingressproxy.ir.table import HostMatch, RouteTable, normalize_host
 from ingressproxy.manifests.model import (
     Ingress,
     IngressBackend,

@@ -26,8 +26,8 @@ from e2e import TESTS, Cluster, Served, cluster, echo, run_proxy
 
 from ingressproxy.cli.main import main
 from ingressproxy.frontends.certs import CertTable
-from ingressproxy.ir.routetable import RouteTable
 from ingressproxy.ir.snapshot import Snapshot
+from ingressproxy.ir.table import RouteTable
 from ingressproxy.server.settings import Settings, SettingsError
 from ingressproxy.server.tls import (
     DEFAULT_HTTPS_PORT,

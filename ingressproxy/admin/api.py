@@ -21,7 +21,7 @@ from typing import cast
 
 from ..frontends.backends import BackendResolver
 from ..ir.dump import dump_diagnostic, dump_table
-from ..ir.routetable import Backend
+from ..ir.model import Backend
 from ..ir.snapshot import Snapshot, SnapshotHolder
 from ..manifests.lastgood import KObject
 from ..manifests.model import (

@@ -16,8 +16,9 @@ from typing import TextIO
 from ..frontends.compiler import CompileOptions
 from ..frontends.flavors import Flavor
 from ..ir.dump import dump_diagnostic
-from ..ir.routetable import Route, RouteTable, prefix_key
+from ..ir.model import Router
 from ..ir.snapshot import Snapshot
+from ..ir.table import RouteTable, prefix_key
 from ..manifests.model import Severity
 from ..server.reloader import STDIN, build_snapshot, read_stdin
 from .explain import route_label
@@ -198,7 +199,7 @@ def compare_flavors(
     return found
 
 
-def _all_routes(table: RouteTable) -> Iterator[Route]:
+def _all_routes(table: RouteTable) -> Iterator[Router]:
     for r in table.routes():
         yield r
         yield from (o.route for o in r.overridden)
@@ -224,7 +225,7 @@ def _candidate_hosts(tables: Iterable[RouteTable]) -> list[tuple[str, str]]:
     return out
 
 
-def _candidate_paths(routes: Iterable[Route]) -> list[tuple[str, str]]:
+def _candidate_paths(routes: Iterable[Router]) -> list[tuple[str, str]]:
     found: dict[str, str] = {}
 
     def add(path: str, shape: str) -> None:

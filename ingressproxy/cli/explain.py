@@ -13,18 +13,17 @@ from urllib.parse import urlsplit
 
 from ..frontends.flavors import traefik_rule
 from ..ir.dump import dump_diagnostic, dump_route
-from ..ir.routetable import (
+from ..ir.model import Matcher, Router
+from ..ir.snapshot import Snapshot
+from ..ir.table import (
     HostMatch,
     HostTable,
-    Matcher,
     Ordering,
-    Route,
     RouteTable,
     nginx_location_rank,
     normalize_host,
     prefix_key,
 )
-from ..ir.snapshot import Snapshot
 from ..manifests.model import Diagnostic
 from ..proxy.paths import BadPath, canonicalize
 
@@ -46,7 +45,7 @@ class HostCandidate:
 class RuleCheck:
     """One path rule of a consulted host, compared with the request path."""
 
-    route: Route
+    route: Router
     matched: bool
     chosen: bool
     reason: str
@@ -67,7 +66,7 @@ class Explanation:
     host_decision: str
     rules: tuple[RuleCheck, ...]
     tie_breaks: tuple[str, ...]
-    route: Route | None
+    route: Router | None
     status: int  # 200 = forwarded to an endpoint (the upstream's status is passed through)
     reason: str
     diagnostics: tuple[Diagnostic, ...]
@@ -162,7 +161,7 @@ class Explanation:
         return "\n".join(lines) + "\n"
 
 
-def route_label(route: Route) -> str:
+def route_label(route: Router) -> str:
     """`Prefix /login of Ingress ns/name`, or `the defaultBackend of Ingress ns/name`."""
     if route.path is None:
         return f"the defaultBackend of {route.ingress}"
@@ -256,7 +255,7 @@ def explain(
 
 
 def _related(
-    diagnostics: tuple[Diagnostic, ...], route: Route | None, rules: tuple[RuleCheck, ...]
+    diagnostics: tuple[Diagnostic, ...], route: Router | None, rules: tuple[RuleCheck, ...]
 ) -> tuple[Diagnostic, ...]:
     """The diagnostics about the chosen rule, and about matching rules that were left out."""
     about = [r.route for r in rules if r.skipped and r.matched]
@@ -360,26 +359,26 @@ def _host_label(c: HostCandidate) -> str:
 # --------------------------------------------------------------------------- rules
 
 
-def _path_routes(t: HostTable) -> list[Route]:
+def _path_routes(t: HostTable) -> list[Router]:
     routes = [*t.exact.values(), *t.prefix.values(), *t.strings.values()]
     return list({id(r): r for r in routes}.values())
 
 
-def _rule_order(r: Route) -> tuple[str, str, str]:
+def _rule_order(r: Router) -> tuple[str, str, str]:
     return (r.host or "", r.path or "", str(r.path_type))
 
 
-def _rule_name(r: Route) -> str:
+def _rule_name(r: Router) -> str:
     if r.how is Matcher.STRING:
         return f"{r.path_type} {r.path} (string prefix)"
     return f"{r.path_type} {r.path}"
 
 
-def _where(r: Route) -> str:
+def _where(r: Router) -> str:
     return f"{r.ingress}, {r.source} {r.field}"
 
 
-def _check(r: Route, path: str, chosen: bool, table: RouteTable) -> RuleCheck:
+def _check(r: Router, path: str, chosen: bool, table: RouteTable) -> RuleCheck:
     rule = r.path or ""
     name = _rule_name(r)
     how = r.how
@@ -405,7 +404,7 @@ def _check(r: Route, path: str, chosen: bool, table: RouteTable) -> RuleCheck:
     return RuleCheck(r, matched, chosen, why, rank)
 
 
-def _skipped(r: Route, path: str, table: RouteTable) -> RuleCheck:
+def _skipped(r: Router, path: str, table: RouteTable) -> RuleCheck:
     check = _check(r, path, False, table)
     why = r.backend.error or "no ready endpoints"
     reason = (
@@ -431,7 +430,7 @@ def _elements(rule: str, path: str) -> tuple[bool, str]:
     return True, f"element by element ({shared!r})"
 
 
-def _rank(r: Route, path: str, table: RouteTable) -> str:
+def _rank(r: Router, path: str, table: RouteTable) -> str:
     ordering = _ordering(table)
     if ordering is Ordering.RULE_LENGTH:
         rule = traefik_rule(r.host, r.path, r.path_type)
@@ -454,7 +453,7 @@ def _ordering(table: RouteTable) -> Ordering:
 def _tie_breaks(
     table: RouteTable,
     rules: tuple[RuleCheck, ...],
-    route: Route | None,
+    route: Router | None,
     consulted: list[HostTable],
     path: str,
 ) -> tuple[str, ...]:
@@ -497,7 +496,7 @@ def _tie_breaks(
 # --------------------------------------------------------------------------- status
 
 
-def _status(route: Route | None, host: str, path: str, any_host_rules: bool) -> tuple[int, str]:
+def _status(route: Router | None, host: str, path: str, any_host_rules: bool) -> tuple[int, str]:
     if route is None:
         if not any_host_rules:
             return 404, f'no rule for host "{host}" and no defaultBackend'
@@ -514,5 +513,5 @@ def _status(route: Route | None, host: str, path: str, any_host_rules: bool) -> 
     return 200, f"proxied to one of {n} ready endpoints (round robin)"
 
 
-def _dump_rule(route: Route) -> dict[str, object]:
+def _dump_rule(route: Router) -> dict[str, object]:
     return {**dump_route(route), "matcher": str(route.how), "priority": route.priority}

@@ -1,6 +1,6 @@
 """Resolve an Ingress service backend (Service + port) to its ready endpoints.
 
-Flow: compiler -> BackendResolver.resolve(...) -> routetable.Backend, plus the problem to report.
+Flow: compiler -> BackendResolver.resolve(...) -> ir.model.Backend, plus the problem to report.
 Pure: indexes the decoded Services / EndpointSlices / Endpoints once, resolves each
 namespace/service:port once, and hands out the same Backend object to every route using it.
 Sources, first that applies: a backend override (`--backend`), the folder's EndpointSlices or
@@ -14,7 +14,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
-from ..ir.routetable import Backend, Endpoint, RouteTable
+from ..ir.model import Backend, Endpoint
+from ..ir.table import RouteTable
 from ..manifests.model import (
     Diagnostic,
     EndpointPort,

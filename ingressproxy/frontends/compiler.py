@@ -15,18 +15,8 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import TypeVar
 
-from ..ir.routetable import (
-    DEFAULT_PRIORITY,
-    Backend,
-    Endpoint,
-    HostTable,
-    Matcher,
-    Ordering,
-    Overridden,
-    Route,
-    RouteTable,
-    prefix_key,
-)
+from ..ir.model import DEFAULT_PRIORITY, Backend, Endpoint, Matcher, Overridden, Router
+from ..ir.table import HostTable, Ordering, RouteTable, prefix_key
 from ..manifests.model import (
     Diagnostic,
     Ingress,
@@ -210,7 +200,7 @@ class _Context:
 class _Candidate:
     """A route an Ingress asks for, before conflicts between Ingresses are settled."""
 
-    route: Route
+    route: Router
     ingress: Ingress
     order: int  # position among its Ingress's paths: within one Ingress the first wins
 
@@ -229,7 +219,7 @@ class _Collected:
     )
     defaults: list[_Candidate] = field(default_factory=list)
     # Path rules left out because their Service is unusable (flavor traefik), for explanations.
-    skipped: dict[HostKey, list[Route]] = field(default_factory=lambda: defaultdict(list))
+    skipped: dict[HostKey, list[Router]] = field(default_factory=lambda: defaultdict(list))
     # Every host some served Ingress has a rule for (creates its HostTable), with its users.
     hosts: dict[HostKey, list[tuple[Ingress, str]]] = field(
         default_factory=lambda: defaultdict(list)
@@ -275,7 +265,7 @@ def _collect(ing: Ingress, ctx: _Context, out: _Collected) -> None:
                 )
                 continue
             matcher = _matcher(path_rule.path_type, sem)
-            route = Route(
+            route = Router(
                 ingress=ing.ref,
                 source=ing.meta.source_of(path_rule.field),
                 field=path_rule.field,
@@ -314,17 +304,17 @@ def _collect(ing: Ingress, ctx: _Context, out: _Collected) -> None:
     source = ing.meta.source_of(field_)
     if not ing.rules:
         priority = _priority(sem, None, None, None)
-        route = Route(ing.ref, source, field_, None, None, None, backend, priority=priority)
+        route = Router(ing.ref, source, field_, None, None, None, backend, priority=priority)
         out.defaults.append(_Candidate(route, ing, 0))
         return
     # With rules, the defaultBackend serves the unmatched paths of this Ingress's hosts only.
     for host in dict.fromkeys(rule.host for rule in ing.rules):
-        route = Route(ing.ref, source, field_, host, None, None, backend)
+        route = Router(ing.ref, source, field_, host, None, None, backend)
         out.host_defaults[host].append(_Candidate(route, ing, 0))
 
 
 def _default_matcher(path_type: PathType) -> Matcher:
-    """What Route.how assumes when Route.matcher is None (flavor spec's matchers)."""
+    """What Router.how assumes when Router.matcher is None (flavor spec's matchers)."""
     return Matcher.EXACT if path_type is PathType.EXACT else Matcher.PREFIX
 
 
@@ -387,7 +377,7 @@ def _describe(c: _Candidate) -> str:
     return f"the defaultBackend for {host}"
 
 
-def _settle(candidates: list[_Candidate], ctx: _Context, share: bool = False) -> Route:
+def _settle(candidates: list[_Candidate], ctx: _Context, share: bool = False) -> Router:
     """The best candidate wins the slot; every other one gets a diagnostic saying why.
 
     With `share` (flavor traefik, path slots), identical rules of different Ingresses keep
@@ -428,7 +418,7 @@ def _loser_diagnostic(win: _Candidate, lose: _Candidate, ctx: _Context) -> tuple
     return _diag(lose.ingress, "conflict", msg + "; this one is ignored", lo.field), reason
 
 
-def _share(candidates: list[_Candidate], ctx: _Context) -> Route:
+def _share(candidates: list[_Candidate], ctx: _Context) -> Router:
     """Traefik keeps one router per Ingress for the same rule, all of equal priority; which
     one serves is not defined (their order changes with each configuration rebuild, the
     blog's alternation). We send each request to the next of their Backends in turn."""
@@ -484,7 +474,7 @@ def _interleave(members: tuple[Backend, ...]) -> Backend:
 
 def _settle_slots(
     candidates: Iterable[_Candidate], slot: Callable[[str], str], ctx: _Context, share: bool
-) -> Mapping[str, Route]:
+) -> Mapping[str, Router]:
     """Group path candidates by table key (`slot` of the path) and settle each group."""
     groups: dict[str, list[_Candidate]] = defaultdict(list)
     for c in candidates:
@@ -635,7 +625,7 @@ class _Probe:
             label = "x" + label
         return f"{label}.{suffix}"
 
-    def path_for(self, route: Route) -> str:
+    def path_for(self, route: Router) -> str:
         path = route.path or "/"
         how = route.how
         if how is Matcher.EXACT:
@@ -645,7 +635,7 @@ class _Probe:
         return path + self.token  # a plain string prefix: any continuation matches
 
 
-def _shadow_diagnostic(route: Route, winner: Route, path: str, table: RouteTable) -> Diagnostic:
+def _shadow_diagnostic(route: Router, winner: Router, path: str, table: RouteTable) -> Diagnostic:
     where = f'host "{route.host}"' if route.host is not None else "any host"
     by = f"{_route_name(winner)} of {winner.ingress} ({winner.field}, {winner.source})"
     if route.path is None:
@@ -663,13 +653,13 @@ def _shadow_diagnostic(route: Route, winner: Route, path: str, table: RouteTable
     return Diagnostic(Severity.WARNING, "shadowed", msg, route.source, route.ingress, route.field)
 
 
-def _route_name(r: Route) -> str:
+def _route_name(r: Router) -> str:
     if r.path is None:
         return "the defaultBackend"
     return f'{r.path_type} path "{r.path}"'
 
 
-def _why_wins(winner: Route, loser: Route, table: RouteTable) -> str:
+def _why_wins(winner: Router, loser: Router, table: RouteTable) -> str:
     if table.fallthrough:
         return (
             f", whose Traefik rule is longer ({winner.priority} > {loser.priority} characters,"

@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from ..ir.routetable import Route, RouteTable
+from ..ir.model import Router
+from ..ir.table import RouteTable
 from ..manifests.model import Diagnostic, Ingress, Manifests, ObjectRef, Severity
 from .backends import BACKEND_PROTOCOL, backend_protocol_problem
 from .certs import CertTable
@@ -58,7 +59,7 @@ class EntryPoints:
     # restricts its entry points), so the common case compiles and stores one table.
     websecure: RouteTable | None = None
     # Routes that answer a plain-HTTP request with a redirect to HTTPS (ingress-nginx
-    # ssl-redirect / force-ssl-redirect), keyed by the Route's Ingress and host.
+    # ssl-redirect / force-ssl-redirect), keyed by the Router's Ingress and host.
     redirects: frozenset[RedirectKey] = frozenset()
 
     def table(self, web: RouteTable, secure: bool) -> RouteTable:
@@ -178,7 +179,7 @@ _SAFE_HOST = re.compile(r"^(\[[0-9a-f:.]+\]|[a-z0-9._-]+)$")
 
 def https_redirect(
     entrypoints: EntryPoints,
-    route: Route | None,
+    route: Router | None,
     *,
     redirect_all: bool,
     method: str,

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 
-from ..ir.routetable import Matcher, Ordering
+from ..ir.model import Matcher
+from ..ir.table import Ordering
 from ..manifests.model import PathType
 
 __all__ = ["SEMANTICS", "Flavor", "Semantics", "parse_flavor", "traefik_rule"]

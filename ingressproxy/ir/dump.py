@@ -7,12 +7,13 @@ Flow: RouteTable / Diagnostic -> dump_* -> JSON for golden tests, the admin API 
 from __future__ import annotations
 
 from ..manifests.model import Diagnostic
-from .routetable import HostTable, Route, RouteTable
+from .model import Router
+from .table import HostTable, RouteTable
 
 __all__ = ["dump_diagnostic", "dump_host", "dump_route", "dump_table"]
 
 
-def dump_route(route: Route) -> dict[str, object]:
+def dump_route(route: Router) -> dict[str, object]:
     backend = route.backend
     return {
         "ingress": f"{route.ingress.namespace}/{route.ingress.name}",

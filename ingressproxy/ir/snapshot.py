@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from ..frontends.certs import CertTable
 from ..frontends.entrypoints import EntryPoints
 from ..manifests.model import Diagnostic, Severity
-from .routetable import RouteTable
+from .table import RouteTable
 
 __all__ = ["Snapshot", "SnapshotHolder"]
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..errors import UpstreamConnectError, UpstreamError, UpstreamProtocolError, UpstreamTimeout
-from ..ir.routetable import Backend, Endpoint, Route, RouteTable
+from ..ir.model import Backend, Endpoint, Router
+from ..ir.table import RouteTable
 from ..manifests.model import Diagnostic, Ingress, IngressServiceBackend, ObjectRef
 
 __all__ = [
@@ -110,7 +111,7 @@ def _hashed(key: str, rule: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Named:
-    route: Route  # kept so the id() keys below stay valid while the names are cached
+    route: Router  # kept so the id() keys below stay valid while the names are cached
     router: str
     service: str
 
@@ -125,7 +126,7 @@ class RouteNames:
 
     __slots__ = ("_by_id", "names", "services")
 
-    def __init__(self, routes: Iterable[Route]) -> None:
+    def __init__(self, routes: Iterable[Router]) -> None:
         self._by_id: dict[int, _Named] = {}
         ordered = list(routes)
         keys = [router_key(r.ingress.namespace, r.ingress.name, r.host, r.path) for r in ordered]
@@ -154,11 +155,11 @@ class RouteNames:
             self.services[backend.key] = got
         return got
 
-    def router(self, route: Route) -> str | None:
+    def router(self, route: Router) -> str | None:
         named = self._by_id.get(id(route))
         return named.router if named is not None and named.route is route else None
 
-    def service(self, route: Route) -> str | None:
+    def service(self, route: Router) -> str | None:
         named = self._by_id.get(id(route))
         return named.service if named is not None and named.route is route else None
 
@@ -173,7 +174,7 @@ def unique(name: str, taken: set[str] | frozenset[str]) -> str:
     return f"{name}-{n}"
 
 
-def _path_type(route: Route) -> str | None:
+def _path_type(route: Router) -> str | None:
     return None if route.path_type is None else str(route.path_type)
 
 
@@ -217,7 +218,7 @@ class RequestRecord:
     duration: float  # seconds from arrival to the last byte sent
     bytes_sent: int  # response body bytes sent to the client
     table: RouteTable | None = None
-    route: Route | None = None  # None: no route matched (404) or the request was refused
+    route: Router | None = None  # None: no route matched (404) or the request was refused
     endpoint: Endpoint | None = None  # the upstream chosen, if one was
     request_id: str | None = None  # the X-Request-Id sent upstream
     upstream_error: UpstreamErrorKind | None = None  # why the upstream exchange failed

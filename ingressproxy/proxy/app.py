@@ -29,8 +29,9 @@ from ..errors import (
     UpstreamProtocolError,
 )
 from ..frontends.entrypoints import https_redirect
-from ..ir.routetable import Backend, Endpoint, Route, RouteTable, normalize_host
+from ..ir.model import Backend, Endpoint, Router
 from ..ir.snapshot import SnapshotHolder
+from ..ir.table import RouteTable, normalize_host
 from ..observe.record import RequestObserver, RequestRecord, error_kind
 from ..server.cycle import BODY_FOLLOWS
 from ..server.settings import Settings
@@ -438,7 +439,7 @@ class ProxyApp:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _unavailable(
-        self, send: Send, route: Route, backend: Backend, generation: int
+        self, send: Send, route: Router, backend: Backend, generation: int
     ) -> None:
         reason = backend.error or "no endpoints found"
         key = (generation, backend.key, route.ingress.name)
@@ -526,7 +527,7 @@ class _Note:
         self.status = 500
         self.bytes_sent = 0
         self.table: RouteTable | None = None
-        self.route: Route | None = None
+        self.route: Router | None = None
         self.endpoint: Endpoint | None = None
         self.request_id: str | None = None
         self.upstream_error: str | None = None

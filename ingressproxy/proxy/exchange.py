@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from starlette.types import Receive, Scope
 
-from ..ir.routetable import Endpoint, Route
+from ..ir.model import Endpoint, Router
 from ..upstream.deadlines import Sweep
 from .forward_http import RequestBody
 from .headers import HeaderRewriter, RequestHead
@@ -71,7 +71,7 @@ def request_id(headers: list[tuple[bytes, bytes]]) -> str | None:
     return None
 
 
-def debug_value(route: Route, endpoint: Endpoint) -> bytes:
+def debug_value(route: Router, endpoint: Endpoint) -> bytes:
     rule = (
         "spec.defaultBackend"
         if route.path is None

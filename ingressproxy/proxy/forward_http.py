@@ -35,7 +35,7 @@ from ..errors import (
     UpstreamProtocolError,
     UpstreamTimeout,
 )
-from ..ir.routetable import Endpoint
+from ..ir.model import Endpoint
 from ..server.settings import Settings
 from ..server.tls import upstream_verify
 from ..upstream.pool import UpstreamExchange, UpstreamTransport, pool_key

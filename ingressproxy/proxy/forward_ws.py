@@ -30,7 +30,7 @@ from ..errors import (
     UpstreamProtocolError,
     UpstreamTimeout,
 )
-from ..ir.routetable import Endpoint
+from ..ir.model import Endpoint
 from ..server.settings import Settings
 from .headers import HOP_BY_HOP
 

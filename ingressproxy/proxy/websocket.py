@@ -12,8 +12,9 @@ import logging
 from starlette.types import Message, Receive, Scope, Send
 
 from ..errors import BadRequest, UpstreamError, UpstreamLoop
-from ..ir.routetable import Backend, Endpoint, normalize_host
+from ..ir.model import Backend, Endpoint
 from ..ir.snapshot import SnapshotHolder
+from ..ir.table import normalize_host
 from ..server.settings import Settings
 from ..upstream.balancer import Balancer
 from .exchange import CONNECT_RETRIES, OwnAddress, read_request

@@ -17,7 +17,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from ..frontends.backends import DNS_PLACEHOLDERS, BackendOverride, dns_host
-from ..ir.routetable import Endpoint
+from ..ir.model import Endpoint
 
 __all__ = [
     "DEFAULT_DNS_PATTERN",

@@ -10,7 +10,8 @@ import ipaddress
 import logging
 from collections.abc import Iterable
 
-from ..ir.routetable import Backend, Endpoint, RouteTable
+from ..ir.model import Backend, Endpoint
+from ..ir.table import RouteTable
 from ..server.embedded import EmbeddedServer
 from .echo import create_echo_app
 

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
-from ..ir.routetable import Backend, Endpoint
+from ..ir.model import Backend, Endpoint
 
 __all__ = ["DEFAULT_EJECTION_TIME", "DEFAULT_MAX_FAILURES", "Balancer"]
 

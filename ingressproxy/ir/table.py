@@ -12,120 +12,18 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
-from ..manifests.model import ObjectRef, PathType, Source
+from .model import Matcher, Router
 
 __all__ = [
-    "DEFAULT_PRIORITY",
-    "Backend",
-    "Endpoint",
     "HostMatch",
     "HostTable",
     "Match",
-    "Matcher",
     "Ordering",
-    "Overridden",
-    "Route",
     "RouteTable",
+    "nginx_location_rank",
     "normalize_host",
     "prefix_key",
 ]
-
-# Priority of a rules-less Ingress's defaultBackend in priority-ordered tables: below every rule,
-# like Traefik's `default-router` (math.MinInt32, pkg/provider/kubernetes/ingress).
-DEFAULT_PRIORITY = -(2**31)
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """One upstream address: an IP (or, for ExternalName/DNS backends, a host name) and port."""
-
-    address: str
-    port: int
-    scheme: str = "http"
-    # Precomputed once at compile time; the hot path never formats URLs.
-    base_url: str = field(default="", compare=False)
-
-    def __post_init__(self) -> None:
-        if not self.base_url:
-            host = f"[{self.address}]" if ":" in self.address else self.address
-            object.__setattr__(self, "base_url", f"{self.scheme}://{host}:{self.port}")
-
-    def __str__(self) -> str:
-        host = f"[{self.address}]" if ":" in self.address else self.address
-        return f"{host}:{self.port}"
-
-
-@dataclass(frozen=True, slots=True)
-class Backend:
-    """A Service port resolved to its ready endpoints.
-
-    `error` is set when there is nothing to send to, and says why in words a user can act on
-    (e.g. 'no ready endpoints', 'Service imagemanager/login not found'); the proxy answers 503.
-    """
-
-    namespace: str
-    service: str
-    port: str  # as the Ingress referenced it: a port name or a number
-    endpoints: tuple[Endpoint, ...]
-    error: str | None = None
-    # Set when colliding identical rules share their traffic (flavor traefik): the Backends that
-    # take turns. `endpoints` then interleaves theirs, so plain round robin alternates Services.
-    members: tuple[Backend, ...] = ()
-
-    @property
-    def key(self) -> str:
-        if self.members:
-            return " + ".join(m.key for m in self.members)
-        return f"{self.namespace}/{self.service}:{self.port}"
-
-
-class Matcher(StrEnum):
-    """How a route's path is compared with the request path."""
-
-    EXACT = "exact"  # the whole path, case-sensitive
-    PREFIX = "prefix"  # whole '/'-separated elements (Kubernetes Prefix)
-    STRING = "string"  # a plain string prefix (nginx prefix location, Traefik PathPrefix)
-    DEFAULT = "default"  # a defaultBackend: used when no path rule matches
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    """One Ingress path rule (or default backend) that won its place in the table."""
-
-    ingress: ObjectRef
-    source: Source
-    field: str  # "spec.rules[0].http.paths[1]" or "spec.defaultBackend"
-    host: str | None  # the rule's host as written (lower case); None = any host
-    path: str | None  # the rule's path as written; None for a default backend
-    path_type: PathType | None
-    backend: Backend
-    # The compiler sets these; the defaults describe a Kubernetes (flavor spec) route.
-    matcher: Matcher | None = None  # None: EXACT for Exact, PREFIX for others, DEFAULT w/o path
-    priority: int = 0  # Ordering.RULE_LENGTH tables only: higher wins
-    # Candidates for the same slot that lost to this route, each with the reason it won.
-    overridden: tuple[Overridden, ...] = ()
-    # Colliding identical rules whose Backends take turns with this one (flavor traefik).
-    sharing: tuple[Route, ...] = ()
-
-    @property
-    def is_default_backend(self) -> bool:
-        return self.path is None
-
-    @property
-    def how(self) -> Matcher:
-        if self.matcher is not None:
-            return self.matcher
-        if self.path is None:
-            return Matcher.DEFAULT
-        return Matcher.EXACT if self.path_type is PathType.EXACT else Matcher.PREFIX
-
-
-@dataclass(frozen=True, slots=True)
-class Overridden:
-    """A candidate that lost its table slot to another route, and why it lost."""
-
-    route: Route
-    reason: str
 
 
 def prefix_key(path: str) -> str:
@@ -149,27 +47,27 @@ class Ordering(StrEnum):
 class HostTable:
     """All path rules merged across Ingresses for one host (or wildcard, or any host)."""
 
-    exact: Mapping[str, Route] = field(default_factory=lambda: MappingProxyType({}))
+    exact: Mapping[str, Router] = field(default_factory=lambda: MappingProxyType({}))
     # Prefix and ImplementationSpecific rules keyed by prefix_key(rule path).
-    prefix: Mapping[str, Route] = field(default_factory=lambda: MappingProxyType({}))
+    prefix: Mapping[str, Router] = field(default_factory=lambda: MappingProxyType({}))
     # The defaultBackend of the oldest Ingress with rules for this host, used for unmatched
     # paths on the host and for host rules without `http`.
-    default: Route | None = None
+    default: Router | None = None
     # Plain string prefixes keyed by the rule path as written (flavors nginx and traefik).
-    strings: Mapping[str, Route] = field(default_factory=lambda: MappingProxyType({}))
+    strings: Mapping[str, Router] = field(default_factory=lambda: MappingProxyType({}))
     # The distinct lengths of the `strings` keys, longest first (computed when not given).
     string_lengths: tuple[int, ...] = ()
     ordering: Ordering = Ordering.LONGEST
     # Path rules left out of matching because their Service is unusable (flavor traefik skips
     # them, as Traefik does); kept only so that tools can say why a request got 404.
-    skipped: tuple[Route, ...] = ()
+    skipped: tuple[Router, ...] = ()
 
     def __post_init__(self) -> None:
         if self.strings and not self.string_lengths:
             lengths = tuple(sorted({len(k) for k in self.strings}, reverse=True))
             object.__setattr__(self, "string_lengths", lengths)
 
-    def match_path(self, path: str) -> Route | None:
+    def match_path(self, path: str) -> Router | None:
         """The rule for an already canonical path, per `ordering`; None when none matches.
 
         A Prefix rule matches whole elements: walk the request's elements from longest to
@@ -178,7 +76,7 @@ class HostTable:
         exact = self.exact.get(path) if self.exact else None
         if exact is not None and self.ordering is Ordering.EXACT_FIRST:
             return exact
-        best: Route | None = None
+        best: Router | None = None
         prefix = self.prefix
         if prefix:
             p = prefix_key(path)
@@ -197,7 +95,7 @@ class HostTable:
             return exact
         return self._better(exact, best, path)
 
-    def longest_string(self, path: str) -> Route | None:
+    def longest_string(self, path: str) -> Router | None:
         strings = self.strings
         n = len(path)
         for length in self.string_lengths:
@@ -207,7 +105,7 @@ class HostTable:
                     return got
         return None
 
-    def _better(self, a: Route, b: Route, path: str) -> Route:
+    def _better(self, a: Router, b: Router, path: str) -> Router:
         """The winner of two matching routes `a` and `b`; `a` wins ties (callers pass Exact
         first, then element Prefix, then string prefixes)."""
         ordering = self.ordering
@@ -218,7 +116,7 @@ class HostTable:
         return b if len(b.path or "") > len(a.path or "") else a
 
 
-def nginx_location_rank(route: Route, path: str) -> tuple[int, int]:
+def nginx_location_rank(route: Router, path: str) -> tuple[int, int]:
     """How nginx ranks the location a route stands for, for a request `path` it matches.
 
     ingress-nginx writes a Prefix rule /p as `location /p/` plus `location = /p`; exact
@@ -245,7 +143,7 @@ class HostMatch(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Match:
-    route: Route | None
+    route: Router | None
     host_match: HostMatch
     host_key: str | None  # the host table chosen: "foo.com", "*.foo.com", or None
 
@@ -273,18 +171,18 @@ class RouteTable:
     wildcard_hosts: Mapping[str, HostTable] = field(default_factory=lambda: MappingProxyType({}))
     any_host: HostTable | None = None
     # The defaultBackend of an Ingress without rules: catches what nothing else matched.
-    default: Route | None = None
+    default: Router | None = None
     flavor: str = "spec"  # the compatibility flavor it was compiled for (flavors.Flavor)
     fallthrough: bool = False
 
-    def routes(self) -> Iterator[Route]:
+    def routes(self) -> Iterator[Router]:
         """Every route in the table, each once, in a stable order (for dumps and tools)."""
         seen: set[int] = set()
         tables: list[HostTable] = [self.exact_hosts[h] for h in sorted(self.exact_hosts)]
         tables += [self.wildcard_hosts[h] for h in sorted(self.wildcard_hosts)]
         if self.any_host is not None:
             tables.append(self.any_host)
-        candidates: list[Route | None] = []
+        candidates: list[Router | None] = []
         for t in tables:
             candidates += [t.exact[p] for p in sorted(t.exact)]
             candidates += [t.prefix[p] for p in sorted(t.prefix)]
@@ -339,15 +237,15 @@ class RouteTable:
         table, how, key = self.select_host(host)
         return Match(self._route_in(table, path), how, key)
 
-    def route(self, host: str, path: str) -> Route | None:
+    def route(self, host: str, path: str) -> Router | None:
         """`match(host, path).route` without building the Match: the proxy's per-request
         look-up (a frozen dataclass costs more to make than the look-up itself)."""
         if self.fallthrough:
             return self._match_any_table(host, path).route
         return self._route_in(self.select_host(host)[0], path)
 
-    def _route_in(self, table: HostTable | None, path: str) -> Route | None:
-        route: Route | None = None
+    def _route_in(self, table: HostTable | None, path: str) -> Router | None:
+        route: Router | None = None
         if table is not None:
             route = table.match_path(path)
             if route is None:
@@ -355,7 +253,7 @@ class RouteTable:
         return self.default if route is None else route
 
     def _match_any_table(self, host: str, path: str) -> Match:
-        best: Route | None = None
+        best: Router | None = None
         how, key = HostMatch.NONE, None
         for table, table_how, table_key in self.host_tables(host):
             route = table.match_path(path)

@@ -1,0 +1,148 @@
+"""The routing IR: routers (entry points, match, priority, origin), filters, services.
+
+Flow: every front-end (frontends/spec, nginx, traefik) compiles decoded objects into these
+values; ir.table indexes the routers for look-up; the proxy executes them; explain, check, the
+admin API and the dashboard read them. Pure data: frozen, no I/O, nothing Kubernetes-specific
+beyond the origin a router names. The model is Traefik's dynamic configuration (routers,
+middlewares, services) and Envoy Gateway's IR: many inputs, one data plane.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from ..manifests.model import ObjectRef, PathType, Source
+from .filters import Filter
+
+__all__ = [
+    "ALL_ENTRYPOINTS",
+    "DEFAULT_PRIORITY",
+    "Backend",
+    "Endpoint",
+    "EntryPoint",
+    "Matcher",
+    "Overridden",
+    "Router",
+]
+
+# Priority of a rules-less Ingress's defaultBackend in priority-ordered tables: below every rule,
+# like Traefik's `default-router` (math.MinInt32, pkg/provider/kubernetes/ingress).
+DEFAULT_PRIORITY = -(2**31)
+
+
+class EntryPoint(StrEnum):
+    """The listeners a router is attached to (Traefik's names for them)."""
+
+    WEB = "web"  # the plain HTTP listener (--port)
+    WEBSECURE = "websecure"  # the TLS listener (--https-port)
+
+
+ALL_ENTRYPOINTS: frozenset[EntryPoint] = frozenset(EntryPoint)
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One upstream address: an IP (or, for ExternalName/DNS backends, a host name) and port."""
+
+    address: str
+    port: int
+    scheme: str = "http"
+    # Precomputed once at compile time; the hot path never formats URLs.
+    base_url: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.base_url:
+            host = f"[{self.address}]" if ":" in self.address else self.address
+            object.__setattr__(self, "base_url", f"{self.scheme}://{host}:{self.port}")
+
+    def __str__(self) -> str:
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    """A router's service: a Service port resolved to its ready endpoints.
+
+    `error` is set when there is nothing to send to, and says why in words a user can act on
+    (e.g. 'no ready endpoints', 'Service imagemanager/login not found'); the proxy answers 503.
+    `members` is a weighted service of equal weights: the Backends that take turns (colliding
+    identical Traefik routers); `endpoints` then interleaves theirs, so the balancer's plain
+    round robin gives each member the same share of requests.
+    """
+
+    namespace: str
+    service: str
+    port: str  # as the manifest referenced it: a port name or a number
+    endpoints: tuple[Endpoint, ...]
+    error: str | None = None
+    members: tuple[Backend, ...] = ()
+
+    @property
+    def key(self) -> str:
+        if self.members:
+            return " + ".join(m.key for m in self.members)
+        return f"{self.namespace}/{self.service}:{self.port}"
+
+
+class Matcher(StrEnum):
+    """How a router's path is compared with the (canonical) request path."""
+
+    EXACT = "exact"  # the whole path, case-sensitive
+    PREFIX = "prefix"  # whole '/'-separated elements (Kubernetes Prefix)
+    STRING = "string"  # a plain string prefix (nginx prefix location, Traefik PathPrefix)
+    DEFAULT = "default"  # a defaultBackend: used when no path rule matches
+
+
+@dataclass(frozen=True, slots=True)
+class Router:
+    """One routing rule that won its place: match (host, path), priority, origin, filters and
+    the service (Backend) it sends to.
+
+    The host is exact (`foo.com`), a wildcard of one label (`*.foo.com`) or any (None); the
+    path is matched per `how`. Which of several matching routers wins is the front-end's
+    ordering (ir.table.Ordering), made explicit by `priority` where the dialect has one.
+    """
+
+    ingress: ObjectRef  # the object it came from (Kind ns/name)
+    source: Source  # file:line of that object's rule
+    field: str  # "spec.rules[0].http.paths[1]" or "spec.defaultBackend"
+    host: str | None  # the rule's host as written (lower case); None = any host
+    path: str | None  # the rule's path as written; None for a default backend
+    path_type: PathType | None
+    backend: Backend
+    # The front-ends set these; the defaults describe a Kubernetes (dialect spec) router.
+    matcher: Matcher | None = None  # None: EXACT for Exact, PREFIX for others, DEFAULT w/o path
+    priority: int = 0  # Ordering.RULE_LENGTH tables only: higher wins
+    # Candidates for the same slot that lost to this router, each with the reason it lost.
+    overridden: tuple[Overridden, ...] = ()
+    # Colliding identical rules whose Backends take turns with this one (dialect traefik).
+    sharing: tuple[Router, ...] = ()
+    # The rule in Traefik v3 syntax (Host(`a`) && PathPrefix(`/p`)), written once by the
+    # front-end: tools show it, and Traefik's default priority is its length.
+    rule: str = ""
+    # Run in order before the request is forwarded (and on its response); () costs nothing.
+    filters: tuple[Filter, ...] = ()
+    entrypoints: frozenset[EntryPoint] = ALL_ENTRYPOINTS
+    dialect: str = "spec"  # the front-end that compiled it
+
+    @property
+    def is_default_backend(self) -> bool:
+        return self.path is None
+
+    @property
+    def how(self) -> Matcher:
+        if self.matcher is not None:
+            return self.matcher
+        if self.path is None:
+            return Matcher.DEFAULT
+        return Matcher.EXACT if self.path_type is PathType.EXACT else Matcher.PREFIX
+
+
+@dataclass(frozen=True, slots=True)
+class Overridden:
+    """A candidate that lost its table slot to another router, and why it lost."""
+
+    route: Router
+    reason: str
