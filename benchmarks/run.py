@@ -6,15 +6,18 @@ and `ingressproxy serve` on generated manifests, then drives each with `wrk -t1`
 alternating rounds and prints one table of medians: req/s, p50, p99, proxy CPU per request
 (utime+stime of the proxy's processes, from /proc), and the ratios ours/best peer and
 ours/direct. `--json FILE` writes the same figures. wrk runs on core 0, proxies and the backend
-on core 1 (PERF-NOTES.md) when `taskset` and two cores are there. Only loopback is used, every
+on core 1 (so every proxy has the same core, shared with the same backend) when `taskset` and
+two cores are there. Only loopback is used, every
 run is bounded by wrk's duration, and every process started is stopped on the way out.
 
     python benchmarks/run.py [--rounds 3] [--duration 5] [--variants] [--json FILE]
 
 `--variants` adds the hot-path alternatives measured for issue 8 (httpx's own transport, the
 full Starlette stack, uvicorn's pure-Python loop and parser, httpx over the `httpx-aiohttp`
-transport when installed) and two floors from benchmarks/floor.py: uvicorn answering by itself,
-and uvicorn with a minimal raw proxy, shown without ratios (they are references, not proxies).
+transport when installed), issue 15's alternatives to the guard's copies of uvicorn's internals
+(benchmarks/protocols.py, and uvicorn's plain protocol with no guard), and two floors from
+benchmarks/floor.py: uvicorn answering by itself, and uvicorn with a minimal raw proxy, shown
+without ratios (they are references, not proxies).
 """
 
 from __future__ import annotations
@@ -918,8 +921,11 @@ def serve_variant(variant: str, folder: Path) -> int:
     """Serve `folder` as `serve --admin-port off --access-log off` does, changed in one
     respect: httpcore = httpx's own transport instead of ours, aiohttp = httpx over the
     httpx-aiohttp transport, h11 = uvicorn's asyncio loop and h11 parser instead of uvloop and
-    httptools, starlette = every request through Starlette's router and middleware; or one of
-    the floors (floor-proxy, floor-hello: `_serve_floor`)."""
+    httptools, starlette = every request through Starlette's router and middleware,
+    super-guard / wrapped-guard = the guard without copies of uvicorn's internals / without
+    anything private of uvicorn (benchmarks/protocols.py), plain-uvicorn = uvicorn's own
+    httptools protocol with no guard; or one of the floors (floor-proxy, floor-hello:
+    `_serve_floor`)."""
     import importlib
     import logging
 
