@@ -658,6 +658,11 @@ VARIANTS = {
     "aiohttp": "variant: httpx over httpx-aiohttp",
     "h11": "variant: asyncio loop + h11 parser",
     "starlette": "variant: full Starlette router + middleware",
+    # Issue 15: guard.py's copies of uvicorn's internals against what would replace them
+    # (benchmarks/protocols.py), and uvicorn's plain protocol with no guard at all.
+    "super-guard": "variant: guard calling uvicorn's methods (no copies)",
+    "wrapped-guard": "variant: guard wrapping uvicorn's protocol (nothing private)",
+    "plain-uvicorn": "variant: uvicorn's plain httptools protocol (no guard)",
     # Not proxies to ship: what uvicorn costs before any proxy logic (benchmarks/floor.py).
     "floor-proxy": "floor: uvicorn + minimal raw proxy (floor.py)",
     "floor-hello": "floor: uvicorn answering itself (no upstream)",
@@ -968,8 +973,16 @@ def serve_variant(variant: str, folder: Path) -> int:
     loop = "asyncio" if variant == "h11" else "auto"
     parser: Literal["auto", "h11"] = "h11" if variant == "h11" else "auto"
     options: dict[str, Any] = dict(PROXY_UVICORN_OPTIONS)
+    limits = RequestLimits.from_settings(settings)
     # The request guard that `serve` puts in front (guard.py), over the chosen parser.
-    options["http"] = guarded_protocol(RequestLimits.from_settings(settings), http=parser)
+    options["http"] = guarded_protocol(limits, http=parser)
+    if variant in ("super-guard", "wrapped-guard"):
+        from protocols import SuperGuardedProtocol, WrappedGuardProtocol
+
+        guard = SuperGuardedProtocol if variant == "super-guard" else WrappedGuardProtocol
+        options["http"] = type(guard.__name__, (guard,), {"limits": limits})
+    elif variant == "plain-uvicorn":
+        options["http"] = "httptools"
     config = uvicorn.Config(
         app, host="127.0.0.1", port=0, loop=loop, access_log=False, lifespan="on",
         log_level="info", **options,
