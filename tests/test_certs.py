@@ -24,26 +24,19 @@ from ingressproxy.frontends.certs import (
     load_key_pair,
     name_covers,
 )
-from ingressproxy.frontends.compiler import CompileOptions
-from ingressproxy.frontends.entrypoints import (
-    SSL_REDIRECT_STATUS,
-    EntryPoint,
-    EntryPoints,
-    compile_entrypoints,
-    entrypoint_redirect_status,
-    entrypoints_of,
-    https_redirect,
-    https_url,
-)
-from ingressproxy.frontends.flavors import Flavor
-from ingressproxy.ir.model import Backend, Router
+from ingressproxy.frontends.nginx.redirects import SSL_REDIRECT_STATUS
+from ingressproxy.frontends.options import CompileOptions
+from ingressproxy.frontends.pipeline import compile_routes
+from ingressproxy.frontends.semantics import Flavor
+from ingressproxy.frontends.traefik.entrypoints import entrypoints_of
+from ingressproxy.ir.filters import FilterRequest, RedirectScheme, https_url
+from ingressproxy.ir.model import EntryPoint
 from ingressproxy.manifests.decode import decode
 from ingressproxy.manifests.loader import ParseCache
 from ingressproxy.manifests.model import (
     Diagnostic,
     Manifests,
     ObjectRef,
-    PathType,
     Severity,
     Source,
 )
@@ -659,7 +652,7 @@ def test_no_entrypoints_annotation_serves_both() -> None:
 
 def test_two_tables_only_when_an_ingress_restricts_them() -> None:
     m = manifests(ingress("both", hosts=["both.example"]), SERVICE)
-    result, eps = compile_entrypoints(m, OPTIONS, compile_certs(m, OPTIONS, now=NOW).table)
+    result, eps = compile_routes(m, OPTIONS, compile_certs(m, OPTIONS, now=NOW).table)
     assert eps.websecure is None and eps.table(result.table, True) is result.table
 
     ep = "traefik.ingress.kubernetes.io/router.entrypoints"
@@ -669,7 +662,7 @@ def test_two_tables_only_when_an_ingress_restricts_them() -> None:
         ingress("secure", hosts=["secure.example"], annotations={ep: "websecure"}),
         SERVICE,
     )
-    result, eps = compile_entrypoints(m, OPTIONS, compile_certs(m, OPTIONS, now=NOW).table)
+    result, eps = compile_routes(m, OPTIONS, compile_certs(m, OPTIONS, now=NOW).table)
     web, tls = eps.table(result.table, False), eps.table(result.table, True)
     assert tls is eps.websecure and web is result.table
     assert {h for h in web.exact_hosts} == {"both.example", "plain.example"}
@@ -680,7 +673,7 @@ def test_two_tables_only_when_an_ingress_restricts_them() -> None:
 def test_unknown_entrypoint_is_reported() -> None:
     ep = "traefik.ingress.kubernetes.io/router.entrypoints"
     m = manifests(ingress("i", annotations={ep: "traefik"}), SERVICE)
-    result, eps = compile_entrypoints(m, OPTIONS, compile_certs(m, OPTIONS, now=NOW).table)
+    result, eps = compile_routes(m, OPTIONS, compile_certs(m, OPTIONS, now=NOW).table)
     (d,) = [d for d in result.diagnostics if d.code == "unknown-entrypoint"]
     assert d.field == f"metadata.annotations.{ep}" and '"traefik"' in d.message
     assert "no traffic" in d.message
@@ -698,10 +691,16 @@ ING = ObjectRef("Ingress", "shop", "i")
 def _redirects(
     *docs: str, flavor: Flavor = Flavor.SPEC
 ) -> tuple[frozenset[tuple[ObjectRef, str | None]], tuple[Diagnostic, ...]]:
+    """(Ingress, host) of every router that carries a redirect to HTTPS, and the diagnostics."""
     m = manifests(*docs, SERVICE)
     opts = CompileOptions(flavor=flavor)
-    result, eps = compile_entrypoints(m, opts, compile_certs(m, opts, now=NOW).table)
-    return eps.redirects, result.diagnostics
+    result, _ = compile_routes(m, opts, compile_certs(m, opts, now=NOW).table)
+    redirects = frozenset(
+        (r.ingress, r.host)
+        for r in result.table.routes()
+        if any(isinstance(f, RedirectScheme) and f.status == SSL_REDIRECT_STATUS for f in r.filters)
+    )
+    return redirects, result.diagnostics
 
 
 @pytest.mark.parametrize(
@@ -742,42 +741,39 @@ def test_invalid_redirect_annotation_is_reported() -> None:
     assert d.field == f"metadata.annotations.{FORCE}" and '"yes" is not a boolean' in d.message
 
 
-def _route_of(ingress_ref: ObjectRef, host: str | None) -> Router:
-    backend = Backend("shop", "web", "80", ())
-    return Router(ingress_ref, Source("f", 1), "spec.rules[0]", host, "/", PathType.PREFIX, backend)
-
-
 @pytest.mark.parametrize(
     ("kw", "expected"),
     [
         ({}, (SSL_REDIRECT_STATUS, "https://shop.example:8443/a%20b?q=1")),
-        ({"host": "other.example"}, None),  # another route's host: not in the set
-        ({"redirect_all": True, "method": "GET"}, (301, "https://shop.example:8443/a%20b?q=1")),
-        ({"redirect_all": True, "method": "POST"}, (308, "https://shop.example:8443/a%20b?q=1")),
+        ({"scheme": "https"}, None),  # already on the TLS listener: passes
+        ({"https_port": None}, None),  # no TLS listener to send it to
+        ({"entry": True, "method": "GET"}, (301, "https://shop.example:8443/a%20b?q=1")),
+        ({"entry": True, "method": "POST"}, (308, "https://shop.example:8443/a%20b?q=1")),
         ({"https_port": 443}, (308, "https://shop.example/a%20b?q=1")),
         ({"host": "evil.example/x"}, None),
         ({"host": ""}, None),
-        ({"host": "[::1]", "redirect_all": True}, (301, "https://[::1]:8443/a%20b?q=1")),
+        ({"host": "[::1]", "entry": True}, (301, "https://[::1]:8443/a%20b?q=1")),
     ],
 )
-def test_https_redirect(kw: dict[str, object], expected: tuple[int, str] | None) -> None:
-    eps = EntryPoints(redirects=frozenset({(ING, "shop.example")}))
-    host = str(kw.pop("host", "shop.example"))
-    args: dict[str, object] = {
-        "redirect_all": False,
+def test_redirect_scheme_filter(kw: dict[str, object], expected: tuple[int, str] | None) -> None:
+    # `entry`: --redirect-to-https, Traefik's permanent RedirectScheme (301 for GET, else 308).
+    f = RedirectScheme(None) if kw.pop("entry", False) else RedirectScheme(SSL_REDIRECT_STATUS)
+    req: dict[str, object] = {
         "method": "GET",
-        "https_port": 8443,
+        "scheme": "http",
+        "host": "shop.example",
         "target": "/a%20b?q=1",
+        "https_port": 8443,
     }
-    args.update(kw)
-    route = _route_of(ING, host if host != "other.example" else "other.example")
-    got = https_redirect(eps, route, host=host, **args)  # type: ignore[arg-type]
+    req.update(kw)
+    answer = f.on_request(FilterRequest(**req))  # type: ignore[arg-type]
+    got = None if answer is None else (answer.status, dict(answer.headers)["location"])
     assert got == expected
+    if answer is not None:
+        assert answer.body == f"{answer.status} redirect to {got and got[1]}\n"
 
 
-def test_redirect_status_and_url_helpers() -> None:
-    assert entrypoint_redirect_status("GET") == 301
-    assert entrypoint_redirect_status("HEAD") == 308
+def test_redirect_url_helper() -> None:
     assert https_url("a.example", 443, "/") == "https://a.example/"
     assert https_url("a.example", 8443, "/x") == "https://a.example:8443/x"
 
@@ -795,7 +791,7 @@ def _backend_scheme(service: str, ingress_annotations: dict[str, str] | None = N
         "port: {number: 80}", "port: {name: p}"
     )
     m = manifests(doc, service, slice_)
-    result, _ = compile_entrypoints(m, OPTIONS, compile_certs(m, OPTIONS, now=NOW).table)
+    result, _ = compile_routes(m, OPTIONS, compile_certs(m, OPTIONS, now=NOW).table)
     match = result.table.match("shop.example", "/")
     assert match.route is not None
     (ep,) = match.route.backend.endpoints
@@ -853,7 +849,7 @@ def test_https_named_port_is_https() -> None:
     )
     doc = ingress("i").replace("port: {number: 80}", "port: {name: https-web}")
     m = manifests(doc, svc, slice_)
-    result, _ = compile_entrypoints(m, OPTIONS, compile_certs(m, OPTIONS, now=NOW).table)
+    result, _ = compile_routes(m, OPTIONS, compile_certs(m, OPTIONS, now=NOW).table)
     route = result.table.match("shop.example", "/").route
     assert route is not None and route.backend.endpoints[0].scheme == "https"
 
@@ -861,6 +857,6 @@ def test_https_named_port_is_https() -> None:
 def test_unsupported_backend_protocol_is_reported() -> None:
     annotation = "nginx.ingress.kubernetes.io/backend-protocol"
     m = manifests(ingress("i", annotations={annotation: "GRPC"}), SERVICE)
-    result, _ = compile_entrypoints(m, OPTIONS, compile_certs(m, OPTIONS, now=NOW).table)
+    result, _ = compile_routes(m, OPTIONS, compile_certs(m, OPTIONS, now=NOW).table)
     (d,) = [d for d in result.diagnostics if d.code == "unsupported-backend-protocol"]
     assert '"GRPC"' in d.message and d.field == f"metadata.annotations.{annotation}"

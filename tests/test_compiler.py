@@ -9,7 +9,8 @@ from types import MappingProxyType
 
 import pytest
 
-from ingressproxy.frontends.compiler import CompileOptions, CompileResult, compile_manifests
+from ingressproxy.frontends.options import CompileOptions, CompileResult
+from ingressproxy.frontends.spec.compiler import compile_manifests
 from ingressproxy.ir.dump import dump_diagnostic, dump_table
 from ingressproxy.ir.model import Backend, Endpoint, Router
 from ingressproxy.ir.table import HostTable, RouteTable

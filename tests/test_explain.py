@@ -15,8 +15,8 @@ from test_conformance import DOCS_ROWS
 
 from ingressproxy.cli.explain import Explanation, explain
 from ingressproxy.cli.main import main
-from ingressproxy.frontends.compiler import CompileOptions
-from ingressproxy.frontends.flavors import Flavor
+from ingressproxy.frontends.options import CompileOptions
+from ingressproxy.frontends.semantics import Flavor
 from ingressproxy.ir.snapshot import Snapshot
 from ingressproxy.ir.table import HostMatch, RouteTable
 from ingressproxy.server.reloader import build_snapshot

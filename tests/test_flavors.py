@@ -13,8 +13,11 @@ import pytest
 from e2e import cluster, echo, run_proxy
 
 from ingressproxy.cli.main import build_parser
-from ingressproxy.frontends.compiler import CompileOptions, CompileResult, compile_manifests
-from ingressproxy.frontends.flavors import SEMANTICS, Flavor, parse_flavor, traefik_rule
+from ingressproxy.frontends.dialects import SEMANTICS
+from ingressproxy.frontends.options import CompileOptions, CompileResult
+from ingressproxy.frontends.semantics import Flavor, parse_flavor
+from ingressproxy.frontends.spec.compiler import compile_manifests
+from ingressproxy.frontends.traefik.rules import rule_priority, rule_text
 from ingressproxy.ir.model import Backend, Endpoint, Router
 from ingressproxy.manifests.decode import decode
 from ingressproxy.manifests.loader import load_path
@@ -257,8 +260,8 @@ def test_traefik_priority_is_rule_length_across_hosts(tmp_path: Path) -> None:
         ingress("named", [("a.io", "/", "Prefix", "root")]),
         ingress("any", [(None, long_path, "Prefix", "long")]),
     )
-    assert len(traefik_rule(None, long_path, PathType.PREFIX)) > len(
-        traefik_rule("a.io", "/", PathType.PREFIX)
+    assert len(rule_text(None, long_path, PathType.PREFIX)) > len(
+        rule_text("a.io", "/", PathType.PREFIX)
     )
     assert routed(r, "a.io", long_path + "/x") == expect("root", "root", "long")
 
@@ -289,12 +292,30 @@ def test_semantics_table_names_every_flavor() -> None:
 
 
 def test_traefik_rule_text() -> None:
-    assert traefik_rule("a.io", "/x", PathType.EXACT) == "Host(`a.io`) && Path(`/x`)"
-    assert traefik_rule(None, "/x", PathType.IMPLEMENTATION_SPECIFIC) == "PathPrefix(`/x`)"
-    assert (
-        traefik_rule("*.foo.com", "/", PathType.PREFIX)
-        == "HostRegexp(`[a-zA-Z0-9-]+\\.foo\\.com`) && PathPrefix(`/`)"
-    )
+    assert rule_text("a.io", "/x", PathType.EXACT) == "Host(`a.io`) && Path(`/x`)"
+    assert rule_text(None, "/x", PathType.IMPLEMENTATION_SPECIFIC) == "PathPrefix(`/x`)"
+    # Traefik v3 writes a wildcard host as it is (loadRouter: `Host(%q)`); its muxer matches
+    # `*.foo.com` one label deep (muxer.DomainMatchHostExpression).
+    assert rule_text("*.foo.com", "/", PathType.PREFIX) == "Host(`*.foo.com`) && PathPrefix(`/`)"
+    assert rule_text(None, None, None) == "PathPrefix(`/`)"
+
+
+@pytest.mark.parametrize(
+    ("host", "path", "path_type", "rule"),
+    [
+        ("*.foo.com", "/", PathType.PREFIX, 'Host("*.foo.com") && PathPrefix("/")'),
+        ("a.io", "/x", PathType.EXACT, 'Host("a.io") && Path("/x")'),
+        (None, "/x", PathType.IMPLEMENTATION_SPECIFIC, 'PathPrefix("/x")'),
+        # Go's %q escapes a quote and a backslash: the priority counts the escapes.
+        (None, '/a"b\\c', PathType.PREFIX, 'PathPrefix("/a\\"b\\\\c")'),
+        # len() of a Go string counts bytes.
+        (None, "/é", PathType.PREFIX, 'PathPrefix("/\u00e9")'.replace("\\u00e9", "é")),
+    ],
+)
+def test_traefik_priority_is_the_length_of_the_go_quoted_rule(
+    host: str | None, path: str, path_type: PathType, rule: str
+) -> None:
+    assert rule_priority(host, path, path_type) == len(rule.encode("utf-8"))
 
 
 def test_shared_backend_alternates_services(tmp_path: Path) -> None:

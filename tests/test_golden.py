@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ingressproxy.frontends.compiler import CompileOptions, CompileResult, compile_manifests
+from ingressproxy.frontends.options import CompileOptions, CompileResult
+from ingressproxy.frontends.spec.compiler import compile_manifests
 from ingressproxy.ir.dump import dump_diagnostic, dump_table
 from ingressproxy.manifests.decode import decode
 from ingressproxy.manifests.loader import load_path

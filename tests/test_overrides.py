@@ -20,7 +20,8 @@ import pytest
 
 from ingressproxy.cli.main import build_parser, settings_from_args
 from ingressproxy.frontends.backends import BackendOverride
-from ingressproxy.frontends.compiler import CompileOptions, CompileResult, compile_manifests
+from ingressproxy.frontends.options import CompileOptions, CompileResult
+from ingressproxy.frontends.spec.compiler import compile_manifests
 from ingressproxy.ir.model import Backend, Endpoint
 from ingressproxy.manifests.decode import decode
 from ingressproxy.manifests.loader import load_text

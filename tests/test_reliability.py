@@ -35,7 +35,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from ingressproxy.admin.server import create_admin_app
-from ingressproxy.frontends.compiler import CompileOptions
+from ingressproxy.frontends.options import CompileOptions
 from ingressproxy.ir.model import Backend, Endpoint
 from ingressproxy.ir.snapshot import Snapshot, SnapshotHolder
 from ingressproxy.proxy.app import PROXY_UVICORN_OPTIONS, ProxyApp

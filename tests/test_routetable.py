@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingressproxy.frontends.compiler import compile_manifests
+from ingressproxy.frontends.spec.compiler import compile_manifests
 from ingressproxy.ir.table import HostMatch, RouteTable, normalize_host
 from ingressproxy.manifests.model import (
     Ingress,

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ingressproxy.frontends.compiler import CompileOptions
+from ingressproxy.frontends.options import CompileOptions
 from ingressproxy.ir.snapshot import SnapshotHolder
 from ingressproxy.server.reloader import STDIN, Reloader, build_snapshot
 from ingressproxy.server.settings import Settings

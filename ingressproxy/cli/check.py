@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
-from ..frontends.compiler import CompileOptions
-from ..frontends.flavors import Flavor
+from ..frontends.options import CompileOptions
+from ..frontends.semantics import Flavor
 from ..ir.dump import dump_diagnostic
 from ..ir.model import Router
 from ..ir.snapshot import Snapshot

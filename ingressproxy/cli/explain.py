@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ..frontends.flavors import traefik_rule
 from ..ir.dump import dump_diagnostic, dump_route
 from ..ir.model import Matcher, Router
 from ..ir.snapshot import Snapshot
@@ -433,8 +432,7 @@ def _elements(rule: str, path: str) -> tuple[bool, str]:
 def _rank(r: Router, path: str, table: RouteTable) -> str:
     ordering = _ordering(table)
     if ordering is Ordering.RULE_LENGTH:
-        rule = traefik_rule(r.host, r.path, r.path_type)
-        return f"priority {r.priority} = length of {rule}"
+        return f"priority {r.priority} = length of {r.rule}"
     if ordering is Ordering.EXACT_FIRST:
         exact, length = nginx_location_rank(r, path)
         if exact:

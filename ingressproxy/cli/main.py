@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..frontends.flavors import Flavor, parse_flavor
+from ..frontends.semantics import Flavor, parse_flavor
 from ..server.settings import Settings, SettingsError, parse_networks, parse_size
 
 if TYPE_CHECKING:
     from ..frontends.backends import BackendOverride
-    from ..frontends.compiler import CompileOptions
+    from ..frontends.options import CompileOptions
 
 __all__ = ["build_parser", "main", "settings_from_args"]
 
@@ -430,7 +430,7 @@ def _echo(args: argparse.Namespace) -> int:
 
 
 def _compile_options(args: argparse.Namespace) -> CompileOptions:
-    from ..frontends.compiler import CompileOptions
+    from ..frontends.options import CompileOptions
 
     overrides, dns = _backend_options(args)
     return CompileOptions(

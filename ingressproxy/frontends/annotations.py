@@ -1,7 +1,9 @@
-"""The Ingress annotations ingressproxy understands, and the check for ones it does not.
+"""Annotation keys: the table of known keys each dialect owns, and the check for typos.
 
-Flow: compiler -> unknown_annotations(...) -> `unknown-annotation` Diagnostics. The one list of
-supported annotations: add a name here when a module starts honouring it.
+Flow: each dialect package declares the keys it honours (spec/, nginx/, traefik/
+annotations.py); frontends.pipeline reports a key under a dialect's prefix that no dialect
+honours as `unknown-annotation`, with the key it most likely means. Keys of other tools
+(cert-manager.io/*, external-dns, kubectl's last-applied-configuration) are not ours.
 """
 
 from __future__ import annotations
@@ -10,29 +12,20 @@ import difflib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
+from .nginx.annotations import KEYS as NGINX_KEYS
+from .nginx.annotations import PREFIX as NGINX_PREFIX
+from .spec.annotations import KEYS as SPEC_KEYS
+from .traefik.annotations import KEYS as TRAEFIK_KEYS
+from .traefik.annotations import PREFIX as TRAEFIK_PREFIX
+
 __all__ = ["KNOWN_PREFIXES", "SUPPORTED", "UnknownAnnotation", "unknown_annotations"]
 
-SUPPORTED: frozenset[str] = frozenset(
-    {
-        # The deprecated class annotation (compiler.select_ingresses).
-        "kubernetes.io/ingress.class",
-        # Traefik entry points `web` (--port) and `websecure` (--https-port) (entrypoints.py).
-        "traefik.ingress.kubernetes.io/router.entrypoints",
-        # HTTP -> HTTPS redirects (entrypoints.py) and HTTPS upstreams (backends.py).
-        "nginx.ingress.kubernetes.io/ssl-redirect",
-        "nginx.ingress.kubernetes.io/force-ssl-redirect",
-        "nginx.ingress.kubernetes.io/backend-protocol",
-    }
-)
+SUPPORTED: frozenset[str] = SPEC_KEYS | NGINX_KEYS | TRAEFIK_KEYS
 
 # Only annotations under these prefixes are checked: they belong to Ingress controllers whose
 # manifests we are asked to serve, so a name we do not know there is a typo or a feature we lack.
-# Everything else (other tools' annotations, kubectl's last-applied-configuration) is not ours.
-KNOWN_PREFIXES: tuple[str, ...] = (
-    "nginx.ingress.kubernetes.io/",
-    "traefik.ingress.kubernetes.io/",
-    "ingress.kubernetes.io/",
-)
+# `ingress.kubernetes.io/` is the prefix older ingress-nginx and Traefik 1.x releases read.
+KNOWN_PREFIXES: tuple[str, ...] = (NGINX_PREFIX, TRAEFIK_PREFIX, "ingress.kubernetes.io/")
 
 
 @dataclass(frozen=True, slots=True)

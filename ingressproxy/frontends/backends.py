@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from ..ir.model import Backend, Endpoint
@@ -28,43 +28,22 @@ from ..manifests.model import (
     ServicePort,
     Severity,
 )
+from .traefik.annotations import SERVERS_SCHEME
 
 __all__ = [
-    "BACKEND_PROTOCOL",
     "DNS_PLACEHOLDERS",
-    "SERVERS_SCHEME",
     "BackendOverride",
     "BackendResolver",
     "Problem",
     "Resolved",
-    "backend_protocol_problem",
     "dns_host",
-    "ingress_backend_scheme",
     "unbacked_services",
 ]
 
 # The label that ties an EndpointSlice to its Service (discovery.k8s.io/v1).
 _SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 
-# How to speak to the endpoints: ingress-nginx reads this on the Ingress (HTTP, HTTPS, GRPC,
-# GRPCS, AUTO_HTTP, FCGI; we speak the first two), Traefik the second on the Service.
-BACKEND_PROTOCOL = "nginx.ingress.kubernetes.io/backend-protocol"
-SERVERS_SCHEME = "traefik.ingress.kubernetes.io/service.serversscheme"
 _SCHEMES = {"http": "http", "https": "https"}
-
-
-def ingress_backend_scheme(annotations: Mapping[str, str]) -> str | None:
-    """The scheme the Ingress asks for with backend-protocol ("https" or "http"), or None."""
-    raw = annotations.get(BACKEND_PROTOCOL)
-    return None if raw is None else _SCHEMES.get(raw.strip().lower())
-
-
-def backend_protocol_problem(annotations: Mapping[str, str]) -> str | None:
-    """Why a backend-protocol annotation is ignored, or None."""
-    raw = annotations.get(BACKEND_PROTOCOL)
-    if raw is None or raw.strip().lower() in _SCHEMES:
-        return None
-    return f'backend protocol "{raw}" is not supported (only HTTP and HTTPS); HTTP is used'
 
 
 def _service_scheme(svc: Service, service_port: ServicePort | None) -> str | None:

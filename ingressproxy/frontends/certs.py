@@ -29,7 +29,8 @@ from ..manifests.model import (
     Severity,
     Source,
 )
-from .compiler import CompileOptions, select_ingresses
+from .options import CompileOptions
+from .spec.classes import select_ingresses
 
 __all__ = [
     "CertOrigin",

@@ -59,17 +59,20 @@ class RedirectScheme:
     Traefik's RedirectScheme, so one router can serve both listeners."""
 
     phase: ClassVar[Phase] = Phase.REQUEST
-    status: int = 308
+    # None: Traefik's permanent RedirectScheme, 301 for GET and 308 for every other method
+    # (so the method and body are kept).
+    status: int | None = 308
     # What asked for it, for tools: e.g. the annotation and its value.
     reason: str = ""
 
     def on_request(self, req: FilterRequest) -> Answer | None:
         if req.scheme == "https" or req.https_port is None or not _SAFE_HOST.match(req.host):
             return None
+        status = self.status
+        if status is None:
+            status = 301 if req.method == "GET" else 308
         location = https_url(req.host, req.https_port, req.target)
-        return Answer(
-            self.status, (("location", location),), f"{self.status} redirect to {location}\n"
-        )
+        return Answer(status, (("location", location),), f"{status} redirect to {location}\n")
 
 
 # The filters a router can carry; dialects add kinds here as they start to emit them.

@@ -10,9 +10,8 @@ import threading
 from dataclasses import dataclass, field
 
 from ..frontends.certs import CertTable
-from ..frontends.entrypoints import EntryPoints
 from ..manifests.model import Diagnostic, Severity
-from .table import RouteTable
+from .table import EntryPoints, RouteTable
 
 __all__ = ["Snapshot", "SnapshotHolder"]
 
@@ -27,7 +26,7 @@ class Snapshot:
     objects: int = 0
     routes: int = 0
     certs: CertTable = field(default_factory=CertTable)  # SNI name -> certificate
-    entrypoints: EntryPoints = field(default_factory=EntryPoints)  # websecure table, redirects
+    entrypoints: EntryPoints = field(default_factory=EntryPoints)  # the websecure table
 
     @property
     def errors(self) -> tuple[Diagnostic, ...]:

@@ -1,13 +1,14 @@
-"""The compiled, immutable route table and its pure `match(host, path)`.
+"""The IR's routers indexed for look-up: the immutable route table and its pure `match`.
 
-Flow: compiler -> RouteTable -> proxy. Matching cost depends on the number of path elements in
-the request, never on the number of Ingresses: a dict by host, then a walk up the path's
-elements with one dict look-up each (Kubernetes Prefix semantics are element-wise).
+Flow: a front-end's settled routers -> build_table -> RouteTable -> proxy. Matching cost
+depends on the number of path elements in the request, never on the number of Ingresses: a
+dict by host, then a walk up the path's elements with one dict look-up each (Kubernetes Prefix
+semantics are element-wise).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
@@ -15,11 +16,13 @@ from types import MappingProxyType
 from .model import Matcher, Router
 
 __all__ = [
+    "EntryPoints",
     "HostMatch",
     "HostTable",
     "Match",
     "Ordering",
     "RouteTable",
+    "build_table",
     "nginx_location_rank",
     "normalize_host",
     "prefix_key",
@@ -263,3 +266,76 @@ class RouteTable:
         if best is None:
             return Match(self.default, how, key)
         return Match(best, how, key)
+
+
+HostKey = str | None  # a host as written ("foo.com", "*.foo.com"), None = any host
+
+
+def _frozen(d: Mapping[str, Router]) -> Mapping[str, Router]:
+    """Read-only, in key order so dumps and iteration are stable."""
+    return MappingProxyType(dict(sorted(d.items())))
+
+
+def build_table(
+    routers: Iterable[Router],
+    *,
+    hosts: Iterable[HostKey] = (),
+    default: Router | None = None,
+    skipped: Mapping[HostKey, list[Router]] | None = None,
+    ordering: Ordering = Ordering.LONGEST,
+    fallthrough: bool = False,
+    flavor: str = "spec",
+) -> RouteTable:
+    """Index settled routers (at most one per host and slot) by host, then by how each
+    matches its path. `hosts` are hosts that get a table even without routers (a rule without
+    `http` still claims its host); `default` is the router for requests nothing else
+    matches; `skipped` routers are kept only so tools can say why a request got 404."""
+    exact: dict[HostKey, dict[str, Router]] = {}
+    prefix: dict[HostKey, dict[str, Router]] = {}
+    strings: dict[HostKey, dict[str, Router]] = {}
+    defaults: dict[HostKey, Router] = {}
+    every = dict.fromkeys(hosts)
+    for r in routers:
+        every.setdefault(r.host)
+        how = r.how
+        if how is Matcher.DEFAULT:
+            defaults[r.host] = r
+        elif how is Matcher.EXACT:
+            exact.setdefault(r.host, {})[r.path or ""] = r
+        elif how is Matcher.PREFIX:
+            prefix.setdefault(r.host, {})[prefix_key(r.path or "")] = r
+        else:
+            strings.setdefault(r.host, {})[r.path or ""] = r
+    skipped = skipped or {}
+    tables: dict[HostKey, HostTable] = {}
+    for host in every:
+        tables[host] = HostTable(
+            exact=_frozen(exact.get(host, {})),
+            prefix=_frozen(prefix.get(host, {})),
+            default=defaults.get(host),
+            strings=_frozen(strings.get(host, {})),
+            ordering=ordering,
+            skipped=tuple(skipped.get(host, ())),
+        )
+    exact_hosts = {h: t for h, t in tables.items() if h is not None and not h.startswith("*.")}
+    wildcards = {h[2:]: t for h, t in tables.items() if h is not None and h.startswith("*.")}
+    return RouteTable(
+        exact_hosts=MappingProxyType(dict(sorted(exact_hosts.items()))),
+        wildcard_hosts=MappingProxyType(dict(sorted(wildcards.items()))),
+        any_host=tables.get(None),
+        default=default,
+        flavor=flavor,
+        fallthrough=fallthrough,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EntryPoints:
+    """What differs between the two listeners in one snapshot: the table for requests on the
+    TLS listener, None when it is the `web` table (no router restricts its entry points), so
+    the common case compiles and stores one table."""
+
+    websecure: RouteTable | None = None
+
+    def table(self, web: RouteTable, secure: bool) -> RouteTable:
+        return self.websecure if secure and self.websecure is not None else web

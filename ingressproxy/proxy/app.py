@@ -28,7 +28,7 @@ from ..errors import (
     UpstreamLoop,
     UpstreamProtocolError,
 )
-from ..frontends.entrypoints import https_redirect
+from ..ir.filters import Answer, FilterRequest, RedirectScheme
 from ..ir.model import Backend, Endpoint, Router
 from ..ir.snapshot import SnapshotHolder
 from ..ir.table import RouteTable, normalize_host
@@ -117,7 +117,11 @@ class ProxyApp:
         self._reported: set[tuple[int, str, str]] = set()
         # The TLS listener's port once it is up (app lifespan): HTTPS redirects point there.
         self.https_port: int | None = None
-        self._redirect_to_https = settings.redirect_to_https
+        # --redirect-to-https: the plain listener's own redirect, before routing (Traefik's
+        # entry point redirection: a permanent RedirectScheme, 301 for GET, else 308).
+        self._entry_redirect = (
+            RedirectScheme(None, "--redirect-to-https") if settings.redirect_to_https else None
+        )
         self._debug_headers = settings.debug_headers
         self._watches = client_watches()  # each request's disconnect watch
         # An HTTP request's entry: the app calls it for scope type "http" (so can a caller
@@ -214,25 +218,20 @@ class ProxyApp:
         route = table.route(host, path)
         if note is not None:
             note.host, note.path, note.table, note.route = host, path, table, route
-        if (
-            not secure
-            and self.https_port is not None
-            and (self._redirect_to_https or snapshot.entrypoints.redirects)
-        ):
-            qs: bytes = scope.get("query_string", b"")
-            redirect = https_redirect(
-                snapshot.entrypoints,
-                route,
-                redirect_all=self._redirect_to_https,
-                method=scope["method"],
-                host=host,
-                https_port=self.https_port,
-                target=(scope.get("raw_path") or path.encode()).decode("latin-1")
-                + ("?" + qs.decode("latin-1") if qs else ""),
-            )
-            if redirect is not None:
-                await self._redirect(send, *redirect)
+        if not secure and self._entry_redirect is not None:
+            answer = self._entry_redirect.on_request(self._filter_request(scope, host, path))
+            if answer is not None:
+                await self._filter_answer(send, answer)
                 return
+        if route is not None and route.filters:
+            # The router's request-phase filters, in order; a router without any pays only
+            # the test above.
+            req = self._filter_request(scope, host, path)
+            for f in route.filters:
+                answer = f.on_request(req)
+                if answer is not None:
+                    await self._filter_answer(send, answer)
+                    return
         if route is None:
             await self._answer(send, 404, f'no route for host "{host}" path "{path}"\n')
             return
@@ -458,17 +457,30 @@ class ProxyApp:
             )
         await self._answer(send, 503, f"service {backend.key} is unavailable: {reason}\n")
 
-    async def _redirect(self, send: Send, status: int, location: str) -> None:
-        """A redirect to the TLS listener (ssl-redirect, --redirect-to-https)."""
-        body = f"{status} redirect to {location}\n".encode("latin-1", "replace")
+    def _filter_request(self, scope: Scope, host: str, path: str) -> FilterRequest:
+        qs: bytes = scope.get("query_string", b"")
+        target = (scope.get("raw_path") or path.encode()).decode("latin-1")
+        return FilterRequest(
+            method=scope["method"],
+            scheme="https" if scope.get("scheme") == "https" else "http",
+            host=host,
+            target=target + ("?" + qs.decode("latin-1") if qs else ""),
+            https_port=self.https_port,
+        )
+
+    async def _filter_answer(self, send: Send, answer: Answer) -> None:
+        """A filter's own answer (a redirect, a refusal), as a short text/plain response."""
+        body = answer.body.encode("latin-1", "replace")
         head = self._rewriter.response(
             [
-                (b"location", location.encode("latin-1", "replace")),
+                *((k.encode("latin-1"), v.encode("latin-1", "replace")) for k, v in answer.headers),
                 (b"content-type", b"text/plain; charset=utf-8"),
                 (b"content-length", str(len(body)).encode("ascii")),
             ]
         )
-        await send({"type": "http.response.start", "status": status, "headers": head.headers})
+        await send(
+            {"type": "http.response.start", "status": answer.status, "headers": head.headers}
+        )
         await send({"type": "http.response.body", "body": body, "more_body": False})
 
     async def _answer(self, send: Send, status: int, text: str, *, close: bool = False) -> None:

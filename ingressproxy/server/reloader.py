@@ -22,8 +22,8 @@ from types import MappingProxyType
 
 from ..frontends.backends import unbacked_services
 from ..frontends.certs import compile_certs
-from ..frontends.compiler import CompileOptions
-from ..frontends.entrypoints import compile_entrypoints
+from ..frontends.options import CompileOptions
+from ..frontends.pipeline import compile_routes
 from ..ir.snapshot import Snapshot, SnapshotHolder
 from ..manifests.decode import decode
 from ..manifests.lastgood import (
@@ -103,7 +103,7 @@ def build_snapshot(
     manifests, object_diags = carry_forward_objects(decoded, decode_diags, previous)
     # Certificates first: which hosts have TLS decides the HTTPS redirects.
     certs = compile_certs(manifests, options, now=datetime.now(UTC))
-    result, entrypoints = compile_entrypoints(manifests, options, certs.table)
+    result, entrypoints = compile_routes(manifests, options, certs.table)
     objects = (
         len(manifests.ingresses)
         + len(manifests.ingress_classes)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..frontends.backends import BackendOverride
-from ..frontends.flavors import Flavor, parse_flavor
+from ..frontends.semantics import Flavor, parse_flavor
 
 __all__ = [
     "HTTPS_AUTO",

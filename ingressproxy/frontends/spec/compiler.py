@@ -1,7 +1,10 @@
-"""Compile decoded manifests into the immutable RouteTable, with Diagnostics.
+"""The Ingress engine: decoded Ingresses -> routers of the IR, conflicts settled -> RouteTable.
 
-Flow: decode -> Manifests -> compile_manifests -> RouteTable + Diagnostics -> snapshot.
-Pure: reads no files, clocks or environment; the same objects in any order give the same result.
+Flow: frontends.pipeline -> compile_manifests(manifests, options, policies) -> routers ->
+ir.table.build_table -> CompileResult. The Kubernetes rules (Exact/Prefix, the longest path
+wins, the oldest Ingress keeps a contested path) parametrized by a dialect's Semantics row, so
+the nginx and traefik front-ends reuse it with their own. Pure: reads no files, clocks or
+environment; the same objects in any order give the same result.
 """
 
 from __future__ import annotations
@@ -12,58 +15,58 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from types import MappingProxyType
-from typing import TypeVar
 
-from ..ir.model import DEFAULT_PRIORITY, Backend, Endpoint, Matcher, Overridden, Router
-from ..ir.table import HostTable, Ordering, RouteTable, prefix_key
-from ..manifests.model import (
+from ...ir.model import DEFAULT_PRIORITY, Backend, Endpoint, Matcher, Overridden, Router
+from ...ir.table import RouteTable, build_table, prefix_key
+from ...manifests.model import (
     Diagnostic,
     Ingress,
     IngressBackend,
     Manifests,
+    ObjectRef,
     PathType,
     Severity,
     Source,
 )
-from ..proxy.paths import BadPath, canonical_rule_path
-from .annotations import unknown_annotations
-from .backends import BackendOverride, BackendResolver, ingress_backend_scheme
-from .flavors import SEMANTICS, Flavor, Semantics, traefik_rule
+from ...proxy.paths import BadPath, canonical_rule_path
+from ..backends import BackendResolver
+from ..options import CompileOptions, CompileResult, IngressPolicy
+from ..semantics import Semantics
+from ..traefik.rules import rule_priority, rule_text
+from .classes import select_ingresses
+from .lint import annotation_warnings, shadowed, shared_host_warnings
 
-__all__ = ["CompileOptions", "CompileResult", "compile_manifests", "select_ingresses"]
-
-V = TypeVar("V")
-
-
-@dataclass(frozen=True, slots=True)
-class CompileOptions:
-    # Empty = serve every Ingress whatever its class.
-    ingress_classes: tuple[str, ...] = ()
-    allow_external_name: bool = False
-    flavor: Flavor = Flavor.SPEC
-    # Where Services live when the manifests do not say (--backend, --backends FILE); these
-    # beat the folder's endpoints. A DNS pattern ("{service}") for Services without any.
-    backend_overrides: tuple[BackendOverride, ...] = ()
-    dns_pattern: str | None = None
-    # --default-certificate: a Secret `ns/name` (read by certs.compile_certs) or files.
-    default_certificate: str | None = None
+__all__ = ["AgeKey", "compile_manifests", "semantics_of"]
 
 
-@dataclass(frozen=True, slots=True)
-class CompileResult:
-    table: RouteTable
-    diagnostics: tuple[Diagnostic, ...]  # sorted by Diagnostic.sort_key()
-    routes: int
+def semantics_of(options: CompileOptions) -> Semantics:
+    """The Semantics row of the dialect `options` ask for (from its own package)."""
+    from ..dialects import SEMANTICS  # the dialect packages import this engine
+
+    return SEMANTICS[options.flavor]
+
+
+_NO_POLICY = IngressPolicy()
+_DEFAULT_OPTIONS = CompileOptions()
 
 
 def compile_manifests(
-    manifests: Manifests, options: CompileOptions = CompileOptions()
+    manifests: Manifests,
+    options: CompileOptions = _DEFAULT_OPTIONS,
+    policies: Mapping[ObjectRef, IngressPolicy] | None = None,
 ) -> CompileResult:
+    """Routers for the served Ingresses of `manifests`, in one table. `policies` are what the
+    dialects' annotation passes decided per Ingress (frontends.pipeline.ingress_policies);
+    without them they are read here, with no TLS hosts and their diagnostics left out (the
+    pipeline reports those once for every compile)."""
     diags: list[Diagnostic] = []
-    sem = SEMANTICS[options.flavor]
+    sem = semantics_of(options)
     ingresses = select_ingresses(manifests, options, diags)
-    diags.extend(_annotation_warnings(ingresses))
+    if policies is None:
+        from ..pipeline import ingress_policies  # the pipeline runs this engine
+
+        policies = ingress_policies(ingresses, options, frozenset(), [])
+    diags.extend(annotation_warnings(ingresses))
     resolver = BackendResolver(
         manifests,
         allow_external_name=options.allow_external_name,
@@ -73,55 +76,15 @@ def compile_manifests(
     namespaces: dict[str, set[str]] = defaultdict(set)
     for svc in manifests.services:
         namespaces[svc.meta.name].add(svc.meta.namespace)
-    ctx = _Context(sem, resolver, namespaces, diags)
+    ctx = _Context(sem, resolver, namespaces, diags, policies)
     collected = _Collected()
     for ing in sorted(ingresses, key=ctx.age):
         _collect(ing, ctx, collected)
     table, routes = _build_table(collected, ctx)
-    diags.extend(_shared_host_warnings(collected, ctx))
-    diags.extend(_shadowed(table))
+    diags.extend(shared_host_warnings(collected.hosts, ctx.age))
+    diags.extend(shadowed(table))
     ordered = tuple(sorted(dict.fromkeys(diags), key=Diagnostic.sort_key))
     return CompileResult(table, ordered, routes)
-
-
-# --------------------------------------------------------------------------- class filter
-
-
-def select_ingresses(
-    manifests: Manifests, options: CompileOptions, diags: list[Diagnostic]
-) -> list[Ingress]:
-    """The Ingresses this proxy serves, per IngressClass (kubernetes.io ingress docs).
-
-    An Ingress names its class with spec.ingressClassName or the deprecated
-    kubernetes.io/ingress.class annotation; one without a class belongs to the IngressClass
-    marked ingressclass.kubernetes.io/is-default-class, if that is one of ours.
-    """
-    if not options.ingress_classes:
-        return list(manifests.ingresses)
-    served = set(options.ingress_classes)
-    default_served = any(c.is_default and c.meta.name in served for c in manifests.ingress_classes)
-    names = ", ".join(options.ingress_classes)
-    kept: list[Ingress] = []
-    for ing in manifests.ingresses:
-        cls = ing.ingress_class
-        if cls in served or (cls is None and default_served):
-            kept.append(ing)
-            continue
-        if cls is None:
-            where = ""
-            why = (
-                f"it has no ingress class and none of the served classes ({names}) is an"
-                " IngressClass marked as the default class"
-            )
-        else:
-            where = (
-                "spec.ingressClassName"
-                if ing.ingress_class_name is not None
-                else "metadata.annotations.kubernetes.io/ingress.class"  # as decode names it
-            )
-            why = f'its ingress class "{cls}" is not served here (served: {names})'
-        diags.append(_diag(ing, "excluded-by-class", f"ignored: {why}", where))
-    return kept
 
 
 # --------------------------------------------------------------------------- precedence
@@ -188,9 +151,13 @@ class _Context:
     resolver: BackendResolver
     service_namespaces: Mapping[str, set[str]]
     diags: list[Diagnostic]
+    policies: Mapping[ObjectRef, IngressPolicy]
 
     def age(self, ing: Ingress) -> AgeKey:
         return _age_key(ing, self.sem.names_descending)
+
+    def policy(self, ing: Ingress) -> IngressPolicy:
+        return self.policies.get(ing.ref, _NO_POLICY)
 
 
 # --------------------------------------------------------------------------- collection
@@ -237,15 +204,17 @@ def _matcher(path_type: PathType, sem: Semantics) -> Matcher:
 
 
 def _priority(sem: Semantics, host: str | None, path: str | None, pt: PathType | None) -> int:
-    if sem.ordering is not Ordering.RULE_LENGTH:
+    if not sem.priority_from_rule:
         return 0
     if path is None:
         return DEFAULT_PRIORITY
-    return len(traefik_rule(host, path, pt))
+    return rule_priority(host, path, pt)
 
 
 def _collect(ing: Ingress, ctx: _Context, out: _Collected) -> None:
     sem = ctx.sem
+    policy = ctx.policy(ing)
+    dialect = str(sem.flavor)
     order = 0
     for rule in ing.rules:
         out.hosts[rule.host].append((ing, rule.field))
@@ -275,6 +244,10 @@ def _collect(ing: Ingress, ctx: _Context, out: _Collected) -> None:
                 backend=backend,
                 matcher=None if matcher is _default_matcher(path_rule.path_type) else matcher,
                 priority=_priority(sem, rule.host, path, path_rule.path_type),
+                rule=rule_text(rule.host, path, path_rule.path_type),
+                filters=policy.filters.get(rule.host, ()),
+                entrypoints=policy.entrypoints,
+                dialect=dialect,
             )
             if sem.skip_unusable_backends and _unusable(backend):
                 out.skipped[rule.host].append(route)
@@ -303,13 +276,37 @@ def _collect(ing: Ingress, ctx: _Context, out: _Collected) -> None:
         return
     source = ing.meta.source_of(field_)
     if not ing.rules:
-        priority = _priority(sem, None, None, None)
-        route = Router(ing.ref, source, field_, None, None, None, backend, priority=priority)
+        route = Router(
+            ing.ref,
+            source,
+            field_,
+            None,
+            None,
+            None,
+            backend,
+            priority=_priority(sem, None, None, None),
+            rule=rule_text(None, None, None),
+            filters=policy.filters.get(None, ()),
+            entrypoints=policy.entrypoints,
+            dialect=dialect,
+        )
         out.defaults.append(_Candidate(route, ing, 0))
         return
     # With rules, the defaultBackend serves the unmatched paths of this Ingress's hosts only.
     for host in dict.fromkeys(rule.host for rule in ing.rules):
-        route = Router(ing.ref, source, field_, host, None, None, backend)
+        route = Router(
+            ing.ref,
+            source,
+            field_,
+            host,
+            None,
+            None,
+            backend,
+            rule=rule_text(host, None, None),
+            filters=policy.filters.get(host, ()),
+            entrypoints=policy.entrypoints,
+            dialect=dialect,
+        )
         out.host_defaults[host].append(_Candidate(route, ing, 0))
 
 
@@ -324,9 +321,7 @@ def _backend(ing: Ingress, spec: IngressBackend, field_: str, ctx: _Context) -> 
         ctx.diags.append(_diag(ing, "resource-backend-unsupported", msg, f"{field_}.resource"))
         return None
     namespace = ing.meta.namespace
-    resolved = ctx.resolver.resolve(
-        namespace, spec.service, ingress_backend_scheme(ing.meta.annotations)
-    )
+    resolved = ctx.resolver.resolve(namespace, spec.service, ctx.policy(ing).scheme)
     problem = resolved.problem
     if problem is None:
         return resolved.backend
@@ -474,200 +469,40 @@ def _interleave(members: tuple[Backend, ...]) -> Backend:
 
 def _settle_slots(
     candidates: Iterable[_Candidate], slot: Callable[[str], str], ctx: _Context, share: bool
-) -> Mapping[str, Router]:
+) -> list[Router]:
     """Group path candidates by table key (`slot` of the path) and settle each group."""
     groups: dict[str, list[_Candidate]] = defaultdict(list)
     for c in candidates:
         groups[slot(c.route.path or "")].append(c)
-    return _frozen({key: _settle(group, ctx, share) for key, group in groups.items()})
+    return [_settle(group, ctx, share) for group in groups.values()]
 
 
 # --------------------------------------------------------------------------- table
 
 
-def _frozen(d: Mapping[str, V]) -> Mapping[str, V]:
-    """Read-only, in key order so dumps and iteration are stable."""
-    return MappingProxyType(dict(sorted(d.items())))
-
-
 def _build_table(got: _Collected, ctx: _Context) -> tuple[RouteTable, int]:
-    sem = ctx.sem
-    share = sem.share_collisions
-    tables: dict[HostKey, HostTable] = {}
-    routes = 0
+    """Settle every slot, then index the winning routers (ir.table.build_table)."""
+    share = ctx.sem.share_collisions
+    winners: list[Router] = []
     for host in got.hosts:
-        exact = _settle_slots(got.exact.get(host, ()), str, ctx, share)
-        prefix = _settle_slots(got.prefix.get(host, ()), prefix_key, ctx, share)
-        strings = _settle_slots(got.strings.get(host, ()), str, ctx, share)
+        winners.extend(_settle_slots(got.exact.get(host, ()), str, ctx, share))
+        winners.extend(_settle_slots(got.prefix.get(host, ()), prefix_key, ctx, share))
+        winners.extend(_settle_slots(got.strings.get(host, ()), str, ctx, share))
         cands = got.host_defaults.get(host)
-        default = _settle(cands, ctx) if cands else None
-        tables[host] = HostTable(
-            exact=exact,
-            prefix=prefix,
-            default=default,
-            strings=strings,
-            ordering=sem.ordering,
-            skipped=tuple(got.skipped.get(host, ())),
-        )
-        routes += len(exact) + len(prefix) + len(strings) + (default is not None)
+        if cands:
+            winners.append(_settle(cands, ctx))
     # Traefik too keeps a single default-router ("The default backend already exists").
     default = _settle(got.defaults, ctx) if got.defaults else None
-    routes += default is not None
-    exact_hosts = {h: t for h, t in tables.items() if h is not None and not h.startswith("*.")}
-    wildcards = {h[2:]: t for h, t in tables.items() if h is not None and h.startswith("*.")}
-    table = RouteTable(
-        exact_hosts=_frozen(exact_hosts),
-        wildcard_hosts=_frozen(wildcards),
-        any_host=tables.get(None),
+    table = build_table(
+        winners,
+        hosts=got.hosts,
         default=default,
-        flavor=str(sem.flavor),
-        fallthrough=sem.host_fallthrough,
+        skipped=got.skipped,
+        ordering=ctx.sem.ordering,
+        fallthrough=ctx.sem.host_fallthrough,
+        flavor=str(ctx.sem.flavor),
     )
-    return table, routes
-
-
-def _shared_host_warnings(got: _Collected, ctx: _Context) -> list[Diagnostic]:
-    """Ingress does not isolate namespaces: any of them can take paths on a shared host (the
-    cross-namespace /login collision). Say so once per host, at its oldest Ingress's rule."""
-    out: list[Diagnostic] = []
-    for host, users in got.hosts.items():
-        namespaces = sorted({ing.meta.namespace for ing, _ in users})
-        if len(namespaces) < 2:
-            continue
-        first, rule_field = min(users, key=lambda u: (ctx.age(u[0]), u[1]))
-        names = ", ".join(
-            sorted(dict.fromkeys(f"{i.meta.namespace}/{i.meta.name}" for i, _ in users))
-        )
-        what = f'host "{host}"' if host is not None else "rules without a host (any host)"
-        msg = (
-            f"{what} has rules in several namespaces ({', '.join(namespaces)}: Ingresses {names});"
-            " Ingress does not isolate namespaces, so each can take paths the others expect"
-        )
-        where = f"{rule_field}.host" if host is not None else rule_field
-        out.append(_diag(first, "shared-host", msg, where))
-    return out
-
-
-# --------------------------------------------------------------------------- lint
-
-
-def _annotation_warnings(ingresses: Iterable[Ingress]) -> list[Diagnostic]:
-    """Annotations of the controllers we emulate that we do not implement (see annotations.py):
-    a typo silently does nothing in every controller, so say it, with the likely intent."""
-    out: list[Diagnostic] = []
-    for ing in ingresses:
-        for unknown in unknown_annotations(ing.meta.annotations):
-            where = f"metadata.annotations.{unknown.name}"
-            out.append(_diag(ing, "unknown-annotation", unknown.message(), where))
-    return out
-
-
-def _shadowed(table: RouteTable) -> list[Diagnostic]:
-    """Routes that won their slot but can still never be chosen, found by asking the table
-    itself: an Exact rule for its own path, a prefix rule for a path below it that no rule
-    names, a defaultBackend for a path no rule names. Whatever answers instead shadows it."""
-    probe = _Probe.for_table(table)
-    out: list[Diagnostic] = []
-    tables = [(h, t) for h, t in table.exact_hosts.items()]
-    tables += [(probe.wildcard_host(s), t) for s, t in table.wildcard_hosts.items()]
-    if table.any_host is not None:
-        tables.append((probe.unknown_host, table.any_host))
-    for host, t in tables:
-        for route in (*t.exact.values(), *t.prefix.values(), *t.strings.values()):
-            path = probe.path_for(route)
-            winner = table.route(host, path)
-            if winner is not None and winner is not route:
-                out.append(_shadow_diagnostic(route, winner, path, table))
-        if t.default is not None:
-            winner = table.route(host, probe.unmatched)
-            if winner is not None and winner is not t.default:
-                out.append(_shadow_diagnostic(t.default, winner, probe.unmatched, table))
-    if table.default is not None:
-        hosts = [h for h, _ in tables] + [probe.unknown_host]
-        winners = [table.route(h, probe.unmatched) for h in hosts]
-        if all(w is not table.default for w in winners):
-            msg = (
-                "the defaultBackend for requests no rule matches is never used: every host has"
-                " a rule or a defaultBackend that takes every path"
-            )
-            r = table.default
-            out.append(Diagnostic(Severity.WARNING, "shadowed", msg, r.source, r.ingress, r.field))
-    return out
-
-
-@dataclass(frozen=True, slots=True)
-class _Probe:
-    """Request hosts and path elements that no rule of the table names."""
-
-    token: str  # a path element no rule path contains
-    unknown_host: str  # matches no exact or wildcard host
-    taken: frozenset[str]
-
-    @classmethod
-    def for_table(cls, table: RouteTable) -> _Probe:
-        paths = [r.path or "" for r in table.routes()]
-        i = 0
-        while any(f"~{i}" in p for p in paths):
-            i += 1
-        taken = frozenset(table.exact_hosts)
-        host = "ingressproxy-probe.invalid"
-        while host in taken or host.split(".", 1)[1] in table.wildcard_hosts:
-            host = "x" + host
-        return cls(f"~{i}", host, taken)
-
-    @property
-    def unmatched(self) -> str:
-        return "/" + self.token
-
-    def wildcard_host(self, suffix: str) -> str:
-        label = "ingressproxy-probe"
-        while f"{label}.{suffix}" in self.taken:
-            label = "x" + label
-        return f"{label}.{suffix}"
-
-    def path_for(self, route: Router) -> str:
-        path = route.path or "/"
-        how = route.how
-        if how is Matcher.EXACT:
-            return path
-        if how is Matcher.PREFIX:
-            return prefix_key(path) + "/" + self.token
-        return path + self.token  # a plain string prefix: any continuation matches
-
-
-def _shadow_diagnostic(route: Router, winner: Router, path: str, table: RouteTable) -> Diagnostic:
-    where = f'host "{route.host}"' if route.host is not None else "any host"
-    by = f"{_route_name(winner)} of {winner.ingress} ({winner.field}, {winner.source})"
-    if route.path is None:
-        msg = f"the defaultBackend for {where} is never used: {by} takes every path"
-    else:
-        if route.how is Matcher.EXACT:
-            requests = f'a request for "{path}" goes'
-        else:
-            requests = f'requests it matches (e.g. "{path}") go'
-        why = _why_wins(winner, route, table)
-        msg = (
-            f'{route.path_type} path "{route.path}" on {where} can never match: {requests}'
-            f" to {by}{why}"
-        )
-    return Diagnostic(Severity.WARNING, "shadowed", msg, route.source, route.ingress, route.field)
-
-
-def _route_name(r: Router) -> str:
-    if r.path is None:
-        return "the defaultBackend"
-    return f'{r.path_type} path "{r.path}"'
-
-
-def _why_wins(winner: Router, loser: Router, table: RouteTable) -> str:
-    if table.fallthrough:
-        return (
-            f", whose Traefik rule is longer ({winner.priority} > {loser.priority} characters,"
-            " the router priority)"
-        )
-    if len(winner.path or "") > len(loser.path or ""):
-        return ", the longer path as written"
-    return ""
+    return table, len(winners) + (default is not None)
 
 
 def _diag(

@@ -1,0 +1,46 @@
+"""ingress-nginx's HTTP -> HTTPS redirect (ssl-redirect, force-ssl-redirect) as IR filters.
+
+nginx.tmpl: "redirect to HTTPS can be achieved forcing the redirect or having a SSL
+Certificate configured for the server"; the status is `http-redirect-code`'s default, 308,
+which keeps the method and body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from ...ir.filters import RedirectScheme
+from ...manifests.model import Diagnostic, Ingress, ObjectRef
+from .annotations import FORCE_SSL_REDIRECT, SSL_REDIRECT, flag
+
+__all__ = ["SSL_REDIRECT_STATUS", "RedirectKey", "ssl_redirects"]
+
+SSL_REDIRECT_STATUS = 308
+
+RedirectKey = tuple[ObjectRef, str | None]  # an Ingress and one of its rule hosts (None: any)
+
+
+def ssl_redirects(
+    ing: Ingress,
+    tls_hosts: frozenset[str],
+    implicit: bool,
+    report: Callable[[Diagnostic], None],
+) -> Mapping[RedirectKey, RedirectScheme]:
+    """The redirect filter for each (Ingress, host) whose plain-HTTP requests go to HTTPS.
+
+    ingress-nginx redirects when force-ssl-redirect is true, or when ssl-redirect is (its
+    default: true) and the host has a TLS section. `implicit` is that default; it is true only
+    in the nginx dialect, since neither the Ingress spec nor Traefik redirect on their own.
+    """
+    force = flag(ing, FORCE_SSL_REDIRECT, False, report)
+    ssl = flag(ing, SSL_REDIRECT, implicit, report)
+    if not force and not ssl:
+        return {}
+    hosts: list[str | None] = [rule.host for rule in ing.rules] or [None]
+    out: dict[RedirectKey, RedirectScheme] = {}
+    for host in hosts:
+        if force:
+            out[(ing.ref, host)] = RedirectScheme(SSL_REDIRECT_STATUS, f"{FORCE_SSL_REDIRECT}")
+        elif host is not None and host in tls_hosts:
+            out[(ing.ref, host)] = RedirectScheme(SSL_REDIRECT_STATUS, f"{SSL_REDIRECT} (TLS host)")
+    return out

@@ -1,0 +1,51 @@
+"""What every front-end takes and gives: compile options, the per-Ingress policy that the
+dialects' annotation passes produce, and the compile result (route table + diagnostics)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from ..ir.filters import Filter
+from ..ir.model import ALL_ENTRYPOINTS, EntryPoint
+from ..ir.table import RouteTable
+from ..manifests.model import Diagnostic
+from .backends import BackendOverride
+from .semantics import Flavor
+
+__all__ = ["CompileOptions", "CompileResult", "IngressPolicy"]
+
+
+@dataclass(frozen=True, slots=True)
+class CompileOptions:
+    # Empty = serve every Ingress whatever its class.
+    ingress_classes: tuple[str, ...] = ()
+    allow_external_name: bool = False
+    flavor: Flavor = Flavor.SPEC
+    # Where Services live when the manifests do not say (--backend, --backends FILE); these
+    # beat the folder's endpoints. A DNS pattern ("{service}") for Services without any.
+    backend_overrides: tuple[BackendOverride, ...] = ()
+    dns_pattern: str | None = None
+    # --default-certificate: a Secret `ns/name` (read by certs.compile_certs) or files.
+    default_certificate: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IngressPolicy:
+    """What the annotations of one Ingress add to each router it gets: the entry points
+    (Traefik's router.entrypoints), filters per rule host (ingress-nginx's ssl-redirect) and
+    the scheme to speak to its Services (ingress-nginx's backend-protocol)."""
+
+    entrypoints: frozenset[EntryPoint] = ALL_ENTRYPOINTS
+    filters: Mapping[str | None, tuple[Filter, ...]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    scheme: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CompileResult:
+    table: RouteTable
+    diagnostics: tuple[Diagnostic, ...]  # sorted by Diagnostic.sort_key()
+    routes: int
