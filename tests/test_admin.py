@@ -22,7 +22,7 @@ from e2e import EXAMPLES, Served, http_client, run_proxy
 from ingressproxy.admin.api import ConfigState, EntryPoint, ReloadStats, build_view, redact
 from ingressproxy.admin.server import create_admin_app
 from ingressproxy.ir.snapshot import SnapshotHolder
-from ingressproxy.observe.record import normalize_name, router_key, router_rule, service_key
+from ingressproxy.observe.record import normalize_name, router_key, service_key
 from ingressproxy.server.reloader import build_snapshot, compile_options
 from ingressproxy.server.settings import Settings
 
@@ -95,20 +95,6 @@ def test_names_follow_traefik() -> None:
     ) == ("imagemanager-imagemanager-services-api-imagemanager-io-search")
     assert router_key("ns", "web", None, "/") == "ns-web"
     assert router_key("ns", "web", None, None) == "ns-web-default-backend"
-
-
-@pytest.mark.parametrize(
-    ("host", "path", "path_type", "rule"),
-    [
-        ("a.io", "/x", "Prefix", "Host(`a.io`) && PathPrefix(`/x`)"),
-        ("a.io", "/x", "Exact", "Host(`a.io`) && Path(`/x`)"),
-        (None, "/x", "ImplementationSpecific", "PathPrefix(`/x`)"),
-        ("*.a.io", None, None, "HostRegexp(`^[a-zA-Z0-9-]+\\.a\\.io$`)"),
-        (None, None, None, "PathPrefix(`/`)"),
-    ],
-)
-def test_rule_strings(host: str | None, path: str | None, path_type: str | None, rule: str) -> None:
-    assert router_rule(host, path, path_type) == rule
 
 
 def test_colliding_router_keys_get_a_rule_hash(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from types import MappingProxyType
 from typing import cast
 
 from ..frontends.backends import BackendResolver
+from ..frontends.traefik.rules import rule_text
 from ..ir.dump import dump_diagnostic, dump_table
 from ..ir.model import Backend
 from ..ir.snapshot import Snapshot, SnapshotHolder
@@ -33,10 +34,11 @@ from ..manifests.model import (
     IngressServiceBackend,
     Manifests,
     ObjectRef,
+    PathType,
     Service,
     Severity,
 )
-from ..observe.record import RouteNames, names_for, router_key, router_rule, unique
+from ..observe.record import RouteNames, names_for, router_key, unique
 
 __all__ = [
     "ConfigState",
@@ -186,6 +188,7 @@ class _Router:
     backend: Backend | None
     in_table: bool
     diagnostics: list[Diagnostic]
+    rule: str
     service: str | None = None
 
     def to_json(self) -> Json:
@@ -213,7 +216,7 @@ class _Router:
             "name": self.name,
             "provider": PROVIDER,
             "entryPoints": ["web"],
-            "rule": router_rule(self.host, self.path, self.path_type),
+            "rule": self.rule,
             "host": self.host,
             "path": self.path,
             "pathType": self.path_type,
@@ -252,6 +255,7 @@ def _table_routers(snapshot: Snapshot, names: RouteNames, diags: DiagsByObject) 
                 path=route.path,
                 path_type=None if route.path_type is None else str(route.path_type),
                 backend=route.backend,
+                rule=route.rule,
                 in_table=True,
                 diagnostics=[
                     d
@@ -304,6 +308,9 @@ def _disabled_routers(
                     path=path,
                     path_type=path_type,
                     backend=backend,
+                    # Not in the IR (lost, excluded or unsupported): the rule its router
+                    # would have, from the same builder the front-ends use.
+                    rule=rule_text(host, path, None if path_type is None else PathType(path_type)),
                     in_table=False,
                     diagnostics=[d for d in diags.get(ref, ()) if _applies(d, ref, field_)],
                 )

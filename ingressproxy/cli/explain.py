@@ -382,7 +382,7 @@ def _check(r: Router, path: str, chosen: bool, table: RouteTable) -> RuleCheck:
     name = _rule_name(r)
     how = r.how
     if how is Matcher.EXACT:
-        matched = rule == path
+        matched = r.matches_path(path)
         if matched:
             why = f"{name} matches {path}"
         elif rule.lower() == path.lower():
@@ -390,11 +390,12 @@ def _check(r: Router, path: str, chosen: bool, table: RouteTable) -> RuleCheck:
         else:
             why = f"{name} does not match {path}: Exact compares the whole path"
     elif how is Matcher.PREFIX:
-        matched, detail = _elements(rule, path)
+        matched = r.matches_path(path)
+        detail = _elements(rule, path)
         verb = "matches" if matched else "does not match"
         why = f"{name} {verb} {path}: {detail}"
     else:
-        matched = path.startswith(rule)
+        matched = r.matches_path(path)
         if matched:
             why = f"{name} matches {path}: a plain string prefix, path elements do not matter"
         else:
@@ -413,20 +414,20 @@ def _skipped(r: Router, path: str, table: RouteTable) -> RuleCheck:
     return RuleCheck(r, check.matched, False, reason, "", skipped=True)
 
 
-def _elements(rule: str, path: str) -> tuple[bool, str]:
-    """Kubernetes Prefix: whole '/'-separated elements, one trailing '/' ignored on either
-    side. (match?, why) in words."""
-    want = [e for e in prefix_key(rule).split("/")[1:]]
-    got = [e for e in prefix_key(path).split("/")[1:]]
+def _elements(rule: str, path: str) -> str:
+    """Why a Kubernetes Prefix rule does or does not match, element by element, in words
+    (whether it matches is the router's own answer: Router.matches_path)."""
+    want = prefix_key(rule).split("/")[1:]
+    got = prefix_key(path).split("/")[1:]
     if not want:
-        return True, "it matches every path"
+        return "it matches every path"
     for i, element in enumerate(want):
         if i >= len(got):
-            return False, f"the path ends before element {element!r}"
+            return f"the path ends before element {element!r}"
         if got[i] != element:
-            return False, f"element {element!r} != {got[i]!r}"
+            return f"element {element!r} != {got[i]!r}"
     shared = "/".join(want)
-    return True, f"element by element ({shared!r})"
+    return f"element by element ({shared!r})"
 
 
 def _rank(r: Router, path: str, table: RouteTable) -> str:

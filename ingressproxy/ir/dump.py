@@ -7,10 +7,11 @@ Flow: RouteTable / Diagnostic -> dump_* -> JSON for golden tests, the admin API 
 from __future__ import annotations
 
 from ..manifests.model import Diagnostic
-from .model import Router
+from .filters import Filter
+from .model import Backend, Router
 from .table import HostTable, RouteTable
 
-__all__ = ["dump_diagnostic", "dump_host", "dump_route", "dump_table"]
+__all__ = ["dump_diagnostic", "dump_host", "dump_route", "dump_router", "dump_table"]
 
 
 def dump_route(route: Router) -> dict[str, object]:
@@ -25,6 +26,43 @@ def dump_route(route: Router) -> dict[str, object]:
         "backend": backend.key,
         "endpoints": [str(ep) for ep in backend.endpoints],
         "error": backend.error,
+    }
+
+
+def _dump_service(backend: Backend) -> dict[str, object]:
+    out: dict[str, object] = {
+        "key": backend.key,
+        "endpoints": [f"{ep.scheme}://{ep}" for ep in backend.endpoints],
+        "error": backend.error,
+    }
+    if backend.members:
+        out["members"] = [m.key for m in backend.members]
+    return out
+
+
+def _dump_filter(f: Filter) -> dict[str, object]:
+    fields = {k: getattr(f, k) for k in f.__dataclass_fields__}
+    return {"kind": type(f).__name__, "phase": str(f.phase), **fields}
+
+
+def dump_router(router: Router) -> dict[str, object]:
+    """Everything the IR says of one router: what the front-end goldens compare."""
+    return {
+        "origin": f"{router.ingress} {router.field} ({router.source})",
+        "dialect": router.dialect,
+        "entrypoints": sorted(str(e) for e in router.entrypoints),
+        "match": {
+            "host": router.host,
+            "path": router.path,
+            "pathType": None if router.path_type is None else str(router.path_type),
+            "how": str(router.how),
+        },
+        "priority": router.priority,
+        "rule": router.rule,
+        "filters": [_dump_filter(f) for f in router.filters],
+        "service": _dump_service(router.backend),
+        "overridden": [f"{o.route.ingress} {o.route.field}: {o.reason}" for o in router.overridden],
+        "sharing": [f"{s.ingress} {s.field}" for s in router.sharing],
     }
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "Matcher",
     "Overridden",
     "Router",
+    "prefix_key",
 ]
 
 # Priority of a rules-less Ingress's defaultBackend in priority-ordered tables: below every rule,
@@ -86,6 +87,11 @@ class Backend:
         return f"{self.namespace}/{self.service}:{self.port}"
 
 
+def prefix_key(path: str) -> str:
+    """Key of a Prefix rule or request path: one trailing '/' dropped ('/' itself becomes '')."""
+    return path[:-1] if path.endswith("/") else path
+
+
 class Matcher(StrEnum):
     """How a router's path is compared with the (canonical) request path."""
 
@@ -130,6 +136,24 @@ class Router:
     @property
     def is_default_backend(self) -> bool:
         return self.path is None
+
+    def matches_path(self, path: str) -> bool:
+        """Whether this router's path match alone accepts a canonical request path. Tools ask
+        it of every router (explain); the proxy asks the table, which finds the same routers
+        by dict look-ups (ir.table)."""
+        how = self.how
+        rule = self.path or ""
+        if how is Matcher.EXACT:
+            return path == rule
+        if how is Matcher.PREFIX:
+            # Kubernetes Prefix: whole '/'-separated elements, a trailing '/' ignored on
+            # either side ("/foo/" matches "/foo", "/foo" does not match "/foobar").
+            key = prefix_key(rule)
+            got = prefix_key(path)
+            return not key or got == key or got.startswith(key + "/")
+        if how is Matcher.STRING:
+            return path.startswith(rule)
+        return True  # a defaultBackend takes whatever reaches it
 
     @property
     def how(self) -> Matcher:

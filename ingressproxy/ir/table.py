@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
-from .model import Matcher, Router
+from .model import Matcher, Router, prefix_key
 
 __all__ = [
     "EntryPoints",
@@ -27,11 +27,6 @@ __all__ = [
     "normalize_host",
     "prefix_key",
 ]
-
-
-def prefix_key(path: str) -> str:
-    """Key of a Prefix rule or request path: one trailing '/' dropped ('/' itself becomes '')."""
-    return path[:-1] if path.endswith("/") else path
 
 
 class Ordering(StrEnum):

@@ -33,7 +33,6 @@ __all__ = [
     "names_for",
     "normalize_name",
     "router_key",
-    "router_rule",
     "service_key",
     "unique",
 ]
@@ -88,22 +87,6 @@ def service_key(namespace: str, service: str, port: str) -> str:
     return normalize_name(f"{namespace}-{service}-{port}")
 
 
-def router_rule(host: str | None, path: str | None, path_type: str | None) -> str:
-    """The route as a Traefik v3 rule string, so Traefik users can read it at a glance."""
-    parts: list[str] = []
-    if host is not None:
-        if host.startswith("*."):
-            # Traefik turns a wildcard host into a regexp matching exactly one more label.
-            escaped = host[2:].replace(".", r"\.")
-            parts.append(f"HostRegexp(`^[a-zA-Z0-9-]+\\.{escaped}$`)")
-        else:
-            parts.append(f"Host(`{host}`)")
-    if path is not None:
-        matcher = "Path" if path_type == "Exact" else "PathPrefix"
-        parts.append(f"{matcher}(`{path}`)")
-    return " && ".join(parts) if parts else "PathPrefix(`/`)"
-
-
 def _hashed(key: str, rule: str) -> str:
     # Traefik's makeRouterKeyWithHash: key + "-" + the first 10 bytes of sha256(rule), in hex.
     return f"{key}-{hashlib.sha256(rule.encode()).hexdigest()[:20]}"
@@ -138,8 +121,7 @@ class RouteNames:
         for route, key in zip(ordered, keys, strict=True):
             name = key
             if counts[key] > 1:
-                rule = router_rule(route.host, route.path, _path_type(route))
-                name = _hashed(key, rule)
+                name = _hashed(key, route.rule)
             name = unique(name, taken)
             taken.add(name)
             self._by_id[id(route)] = _Named(route, name, self.service_of(route.backend))
@@ -172,10 +154,6 @@ def unique(name: str, taken: set[str] | frozenset[str]) -> str:
     while f"{name}-{n}" in taken:
         n += 1
     return f"{name}-{n}"
-
-
-def _path_type(route: Router) -> str | None:
-    return None if route.path_type is None else str(route.path_type)
 
 
 # One RouteNames per recent table: a request keeps the snapshot it started with, so names for
