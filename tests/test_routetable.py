@@ -6,8 +6,12 @@ ingress-controller-conformance host_rules / path_rules features.
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
+from ingressproxy.frontends.options import CompileOptions
+from ingressproxy.frontends.semantics import Flavor
 from ingressproxy.frontends.spec.compiler import compile_manifests
 from ingressproxy.ir.table import HostMatch, RouteTable, normalize_host
 from ingressproxy.manifests.model import (
@@ -283,3 +287,35 @@ def test_route_is_what_match_finds(host: str, path: str) -> None:
     t = _host_table()
     h = normalize_host(host)
     assert t.route(h, path) is t.match(h, path).route
+
+
+# --------------------------------------------------------------------------- IR vs table
+
+
+@pytest.mark.parametrize("flavor", list(Flavor))
+def test_the_table_only_ever_picks_a_router_whose_own_match_accepts_the_path(
+    flavor: Flavor,
+) -> None:
+    """The table's dict walk and Router.matches_path (what explain shows) are two readings of
+    one match: for random rules and requests, the router the table picks must accept the
+    path, and a path no router accepts must find none."""
+    rng = random.Random(15)
+    elements = ["a", "ab", "b", "a.b", ""]
+    types = [EXACT, PREFIX, IMPL]
+    for _ in range(60):
+        paths = {
+            ("/" + "/".join(rng.choices(elements, k=rng.randint(0, 3))), rng.choice(types))
+            for _ in range(rng.randint(1, 6))
+        }
+        t = compile_manifests(
+            Manifests(ingresses=(ingress([(None, sorted(paths))]),)), CompileOptions(flavor=flavor)
+        ).table
+        routers = list(t.routes())
+        for _ in range(30):
+            path = "/" + "/".join(rng.choices(elements, k=rng.randint(0, 4)))
+            got = t.route("any.example", path)
+            accepting = [r for r in routers if r.matches_path(path)]
+            if got is None:
+                assert accepting == [], (sorted(paths), path)
+            else:
+                assert got.matches_path(path), (sorted(paths), path, got.path, got.how)
