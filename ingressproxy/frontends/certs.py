@@ -462,8 +462,19 @@ def _secret_certificate(
     got = secrets.load(ing.meta.namespace, name)
     where = f"{entry}.secretName"
     if isinstance(got, CertificateError):
-        msg = f"{got.message}; the default certificate is served instead"
-        diags.append(_diag(ing, got.code, msg, where, Severity.ERROR))
+        severity = Severity.ERROR
+        if got.code == "tls-secret-not-found":
+            # cert-manager, sealed-secrets and external-secrets make the Secret in the
+            # cluster, so a folder rarely holds it; ingress-nginx and Traefik both serve the
+            # host with their default certificate meanwhile. Not an error of the folder.
+            severity = Severity.WARNING
+            msg = (
+                f"{got.message} in the manifests (cert-manager or another controller may create"
+                " it in the cluster); the host is served over HTTPS with the default certificate"
+            )
+        else:
+            msg = f"{got.message}; the default certificate is served instead"
+        diags.append(_diag(ing, got.code, msg, where, severity))
         return None
     invalid = _validity(got, now)
     if invalid is not None:
