@@ -420,8 +420,50 @@ def test_malformed_yaml_drops_the_whole_file() -> None:
     diag = only_diagnostic(diags)
     assert diag.code == "yaml-error"
     assert diag.severity is Severity.ERROR
-    assert str(diag).startswith("bad.yaml:13: error: cannot parse YAML: ")
-    assert str(diag).endswith("; the file is skipped")
+    # The bracket opened on line 12 is what to fix; the parser noticed at the end (13).
+    assert str(diag).startswith("bad.yaml:12: error: cannot parse YAML: ")
+    assert str(diag).endswith("; noticed at line 13; the file is skipped")
+
+
+def test_an_unclosed_quote_is_reported_where_it_opens() -> None:
+    # Issue 19: an unclosed quote on line 4 of a 9-line file was reported at line 10.
+    text = (
+        'apiVersion: v1\nkind: Service\nmetadata:\n  name: "web\n  namespace: shop\n'
+        "spec:\n  ports:\n    - port: 80\n      name: http\n"
+    )
+    diag = only_diagnostic(load_text(text, "svc.yaml")[1])
+    assert str(diag) == (
+        "svc.yaml:4: error: cannot parse YAML: found unexpected end of stream (while scanning"
+        " a quoted scalar); noticed at line 10; the file is skipped"
+    )
+
+
+def test_a_bad_indentation_is_reported_at_its_own_line() -> None:
+    text = "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n namespace: shop\n"
+    diag = only_diagnostic(load_text(text, "svc.yaml")[1])
+    assert diag.source is not None and diag.source.line == 5, str(diag)
+    assert "noticed" not in diag.message
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("apiVersion: v1\nkind: Service\nmetadata:\n  name: {{ .Release.Name }}\n", 4),
+        ("{{- if .Values.enabled }}\napiVersion: v1\nkind: Service\n", 1),
+        ('metadata:\n  labels:\n    app: {{ include "app.name" . }}\n', 3),
+    ],
+)
+def test_helm_templates_are_named_as_such(text: str, line: int) -> None:
+    diag = only_diagnostic(load_text(text, "templates/svc.yaml")[1])
+    assert diag.code == "template-syntax" and diag.source is not None
+    assert diag.source.line == line
+    assert "helm template RELEASE CHART | ingressproxy check -" in diag.message
+
+
+def test_braces_in_a_comment_or_a_plain_value_are_not_a_template() -> None:
+    text = "# rendered from {{ .Values.x }}\napiVersion: v1\nkind: Service\nmetadata:\n"
+    text += "  name: web\n  annotations: {a: '{{x}}'}\n"
+    assert [d.code for d in load_text(text, "svc.yaml")[1]] == []
 
 
 def test_malformed_yaml_names_the_line() -> None:

@@ -258,6 +258,37 @@ def _load_bytes(data: bytes, file: str) -> tuple[list[RawDocument], list[Diagnos
 # --------------------------------------------------------------------------- parsing
 
 
+# `{{ .Values.x }}`, `{{- include "x" . }}`: Go template actions, outside a YAML comment.
+_TEMPLATE_ACTION = re.compile(r"\{\{-?\s.*?\s-?\}\}")
+
+
+def _template_line(text: str) -> int | None:
+    """The first line holding a Go template action, or None. Helm charts' templates/ files
+    are not YAML until rendered; parsing them gives errors about the wrong thing."""
+    for number, line in enumerate(text.splitlines(), 1):
+        code = line.split("#", 1)[0] if not line.lstrip().startswith("#") else ""
+        if _TEMPLATE_ACTION.search(code):
+            return number
+    return None
+
+
+def _error_line(exc: MarkedYAMLError) -> tuple[int, str]:
+    """The line a person must fix, and where the parser noticed when that is elsewhere.
+
+    An unclosed quote or bracket is noticed lines later (often at the end of the file): the
+    line to fix is where it opened, the context mark. Other errors (indentation, a stray
+    key) are at the problem mark.
+    """
+    problem, context = exc.problem_mark, exc.context_mark
+    opened = "end of stream" in (exc.problem or "") or any(
+        word in (exc.context or "") for word in ("quoted scalar", "flow")
+    )
+    if opened and context is not None and problem is not None and context.line < problem.line:
+        return context.line + 1, f"; noticed at line {problem.line + 1}"
+    mark = problem or context
+    return (mark.line + 1 if mark is not None else 0), ""
+
+
 def _parse(text: str, file: str, diagnostics: list[Diagnostic]) -> list[RawDocument]:
     is_json = file.endswith(".json")
     if is_json:
@@ -276,18 +307,29 @@ def _parse(text: str, file: str, diagnostics: list[Diagnostic]) -> list[RawDocum
         # JSON allows tabs as whitespace where YAML does not; a valid JSON text has no raw tab
         # inside a string, so replacing them changes nothing else (and keeps line numbers).
         text = text.replace("\t", " ")
+    template = None if is_json else _template_line(text)
+    if template is not None:
+        diagnostics.append(
+            Diagnostic(
+                Severity.ERROR,
+                "template-syntax",
+                "this is a Helm/Go template ({{ ... }}), not a manifest: render it first, e.g."
+                " `helm template RELEASE CHART | ingressproxy check -`; the file is skipped",
+                Source(file, template),
+            )
+        )
+        return []
     try:
         nodes, version = _compose(text)
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 0
+        line, where = _error_line(exc)
         problem = exc.problem or exc.context or "invalid YAML"
         context = f" ({exc.context})" if exc.context and exc.problem else ""
         diagnostics.append(
             Diagnostic(
                 Severity.ERROR,
                 "yaml-error",
-                f"cannot parse YAML: {problem}{context}; the file is skipped",
+                f"cannot parse YAML: {problem}{context}{where}; the file is skipped",
                 Source(file, line),
             )
         )
