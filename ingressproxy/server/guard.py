@@ -12,6 +12,7 @@ what either side of it could read differently. `guarded_protocol(limits)` is wha
 from __future__ import annotations
 
 import asyncio
+import functools
 import http
 import logging
 import urllib.parse
@@ -21,6 +22,7 @@ from typing import Any, ClassVar, Literal
 
 import h11
 import httptools
+import uvicorn
 from uvicorn.config import Config
 from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -32,14 +34,22 @@ from .cycle import ProxyCycle
 from .settings import Settings
 
 __all__ = [
+    "UVICORN_CHECKED",
     "GuardedH11Protocol",
     "GuardedHttpToolsProtocol",
     "RequestLimits",
     "check_head",
     "guarded_protocol",
+    "unchecked_uvicorn",
 ]
 
 log = logging.getLogger("ingressproxy.guard")
+
+# The uvicorn versions whose HttpToolsProtocol and RequestResponseCycle the copies here and in
+# cycle.py were checked against, line by line, with tests/test_uvicorn_differential.py green
+# (docs/performance.md, "uvicorn's internals"). On any other version the test of that file
+# fails and `serve` logs a warning; pyproject.toml's range admits only this minor version.
+UVICORN_CHECKED = ("0.54.0",)
 
 # Room for the method, the version and line ends around the target and header lines.
 _HEAD_SLACK = 256
@@ -495,11 +505,33 @@ class GuardedHttpToolsProtocol(_HeadGuard, HttpToolsProtocol):
         return False
 
 
+def unchecked_uvicorn() -> str | None:
+    """A one-line warning when the installed uvicorn is not one the copies of its internals
+    were checked against (UVICORN_CHECKED), else None."""
+    version = uvicorn.__version__
+    if version in UVICORN_CHECKED:
+        return None
+    return (
+        f"uvicorn {version} is not a version ingressproxy's request guard was checked against "
+        f"({', '.join(UVICORN_CHECKED)}): it copies parts of uvicorn's httptools protocol, so "
+        "framing may differ; install one of those"
+    )
+
+
+@functools.cache
+def _warn_if_unchecked() -> None:
+    warning = unchecked_uvicorn()
+    if warning is not None:
+        log.warning("%s", warning)
+
+
 def guarded_protocol(
     limits: RequestLimits, http: Literal["auto", "h11", "httptools"] = "auto"
 ) -> type[H11Protocol] | type[HttpToolsProtocol]:
     """A protocol class for `uvicorn.Config(http=...)` enforcing `limits`. "auto" is
-    httptools (faster) when installed, like uvicorn's own auto."""
+    httptools (faster) when installed, like uvicorn's own auto. Called when a server is set
+    up: logs unchecked_uvicorn()'s warning, once a process."""
+    _warn_if_unchecked()
     if http == "auto":
         http = "httptools"
     base: type[GuardedH11Protocol] | type[GuardedHttpToolsProtocol] = (
