@@ -1182,12 +1182,12 @@ def test_other_kinds_are_skipped_quietly() -> None:
         ("discovery.k8s.io/v1beta1", "EndpointSlice"),
     ],
 )
-def test_retired_api_versions_warn(api: str, kind: str) -> None:
+def test_retired_api_versions_are_errors(api: str, kind: str) -> None:
     obj = {"apiVersion": api, "kind": kind, "metadata": {"name": "old", "namespace": "shop"}}
     manifests, diags = run(obj)
     assert manifests == Manifests()
     (diag,) = diags
-    assert diag.severity is Severity.WARNING
+    assert diag.severity is Severity.ERROR
     assert diag.code == "unsupported-api-version"
     assert diag.field == "apiVersion"
     assert api in diag.message
@@ -1200,8 +1200,11 @@ def test_retired_ingress_message() -> None:
     )
     _, diags = from_yaml(text)
     assert [str(d) for d in diags] == [
-        "x.yaml:1: warning: Ingress default/old: apiVersion: extensions/v1beta1 is no longer "
-        "served by Kubernetes; use networking.k8s.io/v1; skipped"
+        "x.yaml:1: error: Ingress default/old: apiVersion: extensions/v1beta1 Ingress was removed"
+        " in Kubernetes 1.22 and no current cluster accepts it: write it as networking.k8s.io/v1"
+        " (serviceName/servicePort become service.name/service.port, backend becomes"
+        " defaultBackend, every path needs a pathType); `ingressproxy convert FILE` prints it"
+        " converted; skipped"
     ]
 
 

@@ -329,11 +329,13 @@ _KINDS: dict[tuple[str, str], tuple[_Decoder, bool]] = {
     ("v1", "Secret"): (_secret, False),
 }
 
-# Older versions of the kinds we honour (removed in Kubernetes 1.22 / 1.25): say so, skip them.
-_RETIRED: dict[str, tuple[str, ...]] = {
-    "Ingress": ("extensions/v1beta1", "networking.k8s.io/v1beta1"),
-    "IngressClass": ("networking.k8s.io/v1beta1",),
-    "EndpointSlice": ("discovery.k8s.io/v1beta1", "discovery.k8s.io/v1alpha1"),
+# Older versions of the kinds we honour, with the Kubernetes release that stopped serving
+# them (kubernetes.io/docs/reference/using-api/deprecation-guide): no current cluster accepts
+# them, so neither do we. `ingressproxy convert` writes them as the current version.
+_RETIRED: dict[str, dict[str, str]] = {
+    "Ingress": {"extensions/v1beta1": "1.22", "networking.k8s.io/v1beta1": "1.22"},
+    "IngressClass": {"networking.k8s.io/v1beta1": "1.22"},
+    "EndpointSlice": {"discovery.k8s.io/v1beta1": "1.25", "discovery.k8s.io/v1alpha1": "1.21"},
 }
 
 _CURRENT: dict[str, str] = {kind: api for api, kind in _KINDS}
@@ -351,13 +353,25 @@ def decode(documents: Iterable[RawDocument]) -> tuple[Manifests, tuple[Diagnosti
             continue  # the loader reports these as not-an-object
         entry = _KINDS.get((api, kind))
         if entry is None:
-            if api in _RETIRED.get(kind, ()):
+            removed = _RETIRED.get(kind, {}).get(api)
+            if removed is not None:
                 ref = ref_of(doc, kind, cluster=kind == "IngressClass")
+                message = (
+                    f"{api} {kind} was removed in Kubernetes {removed} and no current cluster"
+                    f" accepts it: write it as {_CURRENT[kind]}"
+                    + (
+                        " (serviceName/servicePort become service.name/service.port, backend"
+                        " becomes defaultBackend, every path needs a pathType)"
+                        if kind == "Ingress"
+                        else ""
+                    )
+                    + "; `ingressproxy convert FILE` prints it converted; skipped"
+                )
                 diagnostics.append(
                     Diagnostic(
-                        Severity.WARNING,
+                        Severity.ERROR,
                         "unsupported-api-version",
-                        f"{api} is no longer served by Kubernetes; use {_CURRENT[kind]}; skipped",
+                        message,
                         doc.source("apiVersion"),
                         ref,
                         "apiVersion",
