@@ -19,7 +19,7 @@ from ..ir.dump import dump_diagnostic
 from ..ir.model import Router
 from ..ir.snapshot import Snapshot
 from ..ir.table import RouteTable, prefix_key
-from ..manifests.model import Severity
+from ..manifests.model import Diagnostic, Severity
 from ..server.reloader import STDIN, build_snapshot, read_stdin
 from .explain import route_label
 
@@ -29,6 +29,7 @@ __all__ = [
     "compare_flavors",
     "outcome",
     "run_check",
+    "summarized",
 ]
 
 
@@ -52,8 +53,7 @@ def run_check(
         report = _json_report(root, options, snap, errors, warnings, compare, differences)
         out.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     else:
-        for d in snap.diagnostics:
-            out.write(f"{d}\n")
+        out.writelines(f"{line}\n" for line in summarized(snap.diagnostics))
         if compare:
             out.writelines(_compare_text(compare, differences))
         summary = (
@@ -66,6 +66,42 @@ def run_check(
             summary += f", {len(differences)} differences between {', '.join(compare)}"
         out.write(summary + "\n")
     return 1 if errors or (strict and warnings) else 0
+
+
+# A text report longer than this is summarised per diagnostic code (--format json keeps all):
+# a folder of 10,000 Ingresses must not bury its one error under 20,000 warnings.
+MAX_TEXT_LINES = 100
+
+
+def summarized(diagnostics: Sequence[Diagnostic], limit: int = MAX_TEXT_LINES) -> list[str]:
+    """The diagnostics as lines, all of them when they fit in `limit` (less one line for the
+    summary); else grouped by severity and code, errors first, each group showing its first
+    few and one line counting the rest, with where they start."""
+    if len(diagnostics) < limit:
+        return [str(d) for d in diagnostics]
+    groups: dict[tuple[bool, str], list[Diagnostic]] = {}
+    for d in diagnostics:
+        groups.setdefault((d.severity is not Severity.ERROR, d.code), []).append(d)
+    ordered = [groups[k] for k in sorted(groups, key=lambda k: k[0])]  # stable: errors first
+    keep = 1
+    for candidate in (5, 3, 2, 1):
+        lines = sum(min(len(g), candidate) + (len(g) > candidate) for g in ordered)
+        if lines < limit:
+            keep = candidate
+            break
+    out: list[str] = []
+    for group in ordered:
+        out.extend(str(d) for d in group[:keep])
+        rest = group[keep:]
+        if rest:
+            where = ", ".join(str(d.source) for d in rest[:3] if d.source is not None)
+            first = group[0]
+            out.append(
+                f"... and {len(rest)} more {first.severity} {first.code}"
+                + (f" (next at {where}{', ...' if len(rest) > 3 else ''})" if where else "")
+                + "; --format json lists every diagnostic"
+            )
+    return out[: limit - 1]
 
 
 def _build(root: Path, options: CompileOptions, stdin: bytes | None) -> Snapshot:
