@@ -11,6 +11,7 @@ import importlib.util
 import json
 import os
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -19,6 +20,8 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+from ruamel.yaml.resolver import VersionedResolver
+from ruamel.yaml.tag import Tag
 
 from .model import Diagnostic, RawDocument, Severity, Source
 
@@ -349,7 +352,7 @@ def _parse(text: str, file: str, diagnostics: list[Diagnostic]) -> list[RawDocum
     converter = _Converter(file, version, diagnostics)
     documents: list[RawDocument] = []
     for node in nodes:
-        if isinstance(node, ScalarNode) and node.tag == _NULL:
+        if isinstance(node, ScalarNode) and _tag(node) == _NULL:
             continue  # empty document (`---` followed by nothing, or only comments)
         try:
             data, lines = converter.document(node)
@@ -393,6 +396,47 @@ def _flow_depth(text: str) -> int:
 _HAVE_CLIB = importlib.util.find_spec("_ruamel_yaml") is not None
 
 
+class _Resolver(VersionedResolver):
+    """ruamel's resolver, with the version's table of implicit resolvers looked up once per
+    file instead of once per scalar (that look-up was a third of loading a big folder). The
+    table and the answers are ruamel's own: the same tags for the same scalars."""
+
+    _table: Any = None
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is ScalarNode and implicit[0]:
+            table = self._table
+            if table is None:
+                table = self._table = self.versioned_resolver
+            resolvers = table.get(value[0] if value else "", [])
+            resolvers = resolvers + table.get(None, [])
+            for tag, regexp in resolvers:
+                if regexp.match(value):
+                    return Tag(suffix=tag)
+            return self.DEFAULT_SCALAR_TAG
+        return super().resolve(kind, value, implicit)
+
+
+_LOCAL = threading.local()
+
+
+def _fast_yaml() -> YAML:
+    """One C-parser YAML object per thread: making one scans for plug-ins on disk, which cost
+    more than parsing a small file. Each compose_all makes its own parser and resolver."""
+    yaml: YAML | None = getattr(_LOCAL, "yaml", None)
+    if yaml is None:
+        yaml = YAML(typ="safe", pure=False)
+        yaml.Resolver = _Resolver
+        _LOCAL.yaml = yaml
+    return yaml
+
+
+def _tag(node: Any) -> str:
+    """A node's tag as text (Node.tag, without its property and str() for resolved tags)."""
+    ctag = node.ctag
+    return str(ctag.suffix) if ctag.handle is None else str(ctag)
+
+
 def _compose(text: str) -> tuple[list[Any], tuple[int, int]]:
     """All documents' node trees (nothing is constructed), and the YAML version in effect."""
     if _flow_depth(text) > _MAX_FLOW_DEPTH:
@@ -404,9 +448,8 @@ def _compose(text: str) -> tuple[list[Any], tuple[int, int]]:
     # the C parser refuses, go through the pure-Python parser, whose verdict is final.
     directive = text.startswith("%") or "\n%" in text
     if _HAVE_CLIB and not directive:
-        fast = YAML(typ="safe", pure=False)
         try:
-            return list(fast.compose_all(text)), (1, 2)
+            return list(_fast_yaml().compose_all(text)), (1, 2)
         except YAMLError:
             pass
     yaml = YAML(typ="rt")
@@ -551,7 +594,7 @@ class _Converter:
         raise _DocumentError("yaml-error", "unknown YAML node", _line(node))
 
     def expect_tag(self, node: Any, tag: str) -> None:
-        if node.tag != tag:
+        if _tag(node) != tag:
             raise _DocumentError("unsupported-tag", f"unsupported YAML tag {node.tag}", _line(node))
 
     def sequence(self, node: Any, path: str, depth: int) -> list[object]:
@@ -568,7 +611,7 @@ class _Converter:
         explicit: list[tuple[str, Any, Any]] = []
         seen: set[str] = set()
         for key_node, value_node in node.value:
-            if isinstance(key_node, ScalarNode) and key_node.tag == _MERGE:
+            if isinstance(key_node, ScalarNode) and _tag(key_node) == _MERGE:
                 merges.append(value_node)
                 continue
             key = self.key(key_node)
@@ -602,7 +645,7 @@ class _Converter:
     def key(self, node: Any) -> str:
         if not isinstance(node, ScalarNode):
             raise _DocumentError("non-string-key", "a mapping key must be a string", _line(node))
-        if node.tag == _STR:
+        if _tag(node) == _STR:
             return str(node.value)
         value = self.scalar(node)
         if isinstance(value, bool | int | float):
@@ -622,7 +665,7 @@ class _Converter:
         )
 
     def scalar(self, node: Any) -> object:
-        tag = node.tag
+        tag = _tag(node)
         text = str(node.value)
         if tag == _STR:
             return text
