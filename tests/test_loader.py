@@ -783,3 +783,21 @@ def test_yaml_1_2_plain_scalars_the_c_parser_refuses_still_load() -> None:
     # libyaml (YAML 1.1) refuses ':' inside a flow plain scalar; YAML 1.2 allows it.
     doc = one('apiVersion: v1\nkind: X\nargs: [-listen=:8080, "-text=hi"]\n')
     assert doc.data["args"] == ["-listen=:8080", "-text=hi"]
+
+
+def test_the_fast_resolver_tags_every_scalar_as_ruamel_does() -> None:
+    from ruamel.yaml import YAML
+
+    from ingressproxy.manifests.loader import _fast_yaml, _tag
+
+    scalars = [
+        "on", "yes", "No", "true", "True", "TRUE", "false", "~", "null", "", "0o12", "012",
+        "0x1F", "1_000", "1e3", "1.5", ".inf", "-.Inf", ".nan", "+1", "-0", "2001-12-14",
+        "2001-12-14t21:59:43.10-05:00", "abc", "<<", "=", "'quoted'", '"80"', "0b101", "1:20",
+    ]  # fmt: skip
+    text = "\n".join(f"k{i}: {s}" for i, s in enumerate(scalars)) + "\n"
+    reference = YAML(typ="safe", pure=False).compose(text)
+    fast = next(iter(_fast_yaml().compose_all(text)))
+    want = [(str(k.value), str(v.tag)) for k, v in reference.value]
+    got = [(str(k.value), _tag(v)) for k, v in fast.value]
+    assert got == want
