@@ -32,9 +32,8 @@ def _summary(doc: str) -> str:
 
 
 def _folders() -> list[Path]:
-    return [PACKAGE] + sorted(
-        p for p in PACKAGE.rglob("*") if p.is_dir() and (p / "__init__.py").exists()
-    )
+    packages = (p for p in PACKAGE.rglob("*") if p.is_dir() and (p / "__init__.py").exists())
+    return [PACKAGE, *sorted(packages)]
 
 
 def generated() -> str:
@@ -57,9 +56,7 @@ def generated() -> str:
 
 def test_every_module_and_package_says_its_job() -> None:
     missing = [
-        p.relative_to(ROOT).as_posix()
-        for p in PACKAGE.rglob("*.py")
-        if not _docstring(p).strip()
+        p.relative_to(ROOT).as_posix() for p in PACKAGE.rglob("*.py") if not _docstring(p).strip()
     ]
     assert missing == []
 

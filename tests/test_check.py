@@ -38,7 +38,12 @@ CASES: dict[str, tuple[str, list[str], int, set[str]]] = {
     "conflict": ("conflict", [], 0, {"conflict", "shared-host"}),
     "shared-host": ("shared-host", [], 0, {"shared-host"}),
     "shadowed": ("shadowed", [], 0, {"shadowed"}),
-    "unknown-annotation": ("unknown-annotation", [], 0, {"unknown-annotation"}),
+    "unknown-annotation": (
+        "unknown-annotation",
+        [],
+        0,
+        {"unknown-annotation", "annotation-ignored-in-dialect"},
+    ),
     "excluded-by-class": (
         "excluded-by-class",
         ["--ingress-class", "ingressproxy"],

@@ -359,7 +359,7 @@ def _host_label(c: HostCandidate) -> str:
 
 
 def _path_routes(t: HostTable) -> list[Router]:
-    routes = [*t.exact.values(), *t.prefix.values(), *t.strings.values()]
+    routes = [*t.regex, *t.exact.values(), *t.prefix.values(), *t.strings.values()]
     return list({id(r): r for r in routes}.values())
 
 
@@ -370,6 +370,8 @@ def _rule_order(r: Router) -> tuple[str, str, str]:
 def _rule_name(r: Router) -> str:
     if r.how is Matcher.STRING:
         return f"{r.path_type} {r.path} (string prefix)"
+    if r.how is Matcher.REGEX:
+        return f'{r.path_type} {r.path} (regex location ~* "^{r.path}")'
     return f"{r.path_type} {r.path}"
 
 
@@ -394,6 +396,10 @@ def _check(r: Router, path: str, chosen: bool, table: RouteTable) -> RuleCheck:
         detail = _elements(rule, path)
         verb = "matches" if matched else "does not match"
         why = f"{name} {verb} {path}: {detail}"
+    elif how is Matcher.REGEX:
+        matched = r.matches_path(path)
+        verb = "matches" if matched else "does not match"
+        why = f"{name} {verb} {path}: a case-insensitive regex from the start of the path"
     else:
         matched = r.matches_path(path)
         if matched:
@@ -431,6 +437,11 @@ def _elements(rule: str, path: str) -> str:
 
 
 def _rank(r: Router, path: str, table: RouteTable) -> str:
+    if r.how is Matcher.REGEX:
+        return (
+            "regex locations are tried in ingress-nginx's order (longest path first, then"
+            " reverse string order) and the first that matches wins"
+        )
     ordering = _ordering(table)
     if ordering is Ordering.RULE_LENGTH:
         return f"priority {r.priority} = length of {r.rule}"

@@ -12,6 +12,7 @@ from ..ir.model import ALL_ENTRYPOINTS, EntryPoint
 from ..ir.table import RouteTable
 from ..manifests.model import Diagnostic
 from .backends import BackendOverride
+from .nginx.rewrite import Rewrite
 from .semantics import Flavor
 
 __all__ = ["CompileOptions", "CompileResult", "IngressPolicy"]
@@ -42,6 +43,8 @@ class IngressPolicy:
         default_factory=lambda: MappingProxyType({})
     )
     scheme: str | None = None
+    # ingress-nginx's rewrite-target / use-regex / x-forwarded-prefix (nginx dialect only).
+    rewrite: Rewrite | None = None
 
 
 @dataclass(frozen=True, slots=True)

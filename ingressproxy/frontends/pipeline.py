@@ -21,12 +21,14 @@ from .certs import CertTable
 from .nginx.annotations import BACKEND_PROTOCOL, annotation_diagnostic
 from .nginx.protocol import backend_protocol_problem, backend_scheme
 from .nginx.redirects import ssl_redirects
+from .nginx.rewrite import ignored_outside_nginx, rewrite_of
 from .options import CompileOptions, CompileResult, IngressPolicy
+from .semantics import Flavor
 from .spec.classes import select_ingresses
 from .spec.compiler import compile_manifests, semantics_of
 from .traefik.entrypoints import entrypoints
 
-__all__ = ["compile_routes", "ingress_policies"]
+__all__ = ["compile_routes", "ingress_policies", "regex_hosts"]
 
 
 def ingress_policies(
@@ -39,7 +41,8 @@ def ingress_policies(
     router.entrypoints, ingress-nginx's ssl-redirect / force-ssl-redirect (as filters) and
     backend-protocol. Both are honoured in every dialect; the nginx dialect adds ingress-nginx's
     implicit redirect of hosts with TLS."""
-    implicit = semantics_of(options).implicit_ssl_redirect
+    sem = semantics_of(options)
+    implicit = sem.implicit_ssl_redirect
     out: dict[ObjectRef, IngressPolicy] = {}
     for ing in ingresses:
         eps = entrypoints(ing, diags.append)
@@ -58,8 +61,28 @@ def ingress_policies(
             entrypoints=eps,
             filters=MappingProxyType(filters),
             scheme=backend_scheme(ing.meta.annotations),
+            # rewrite-target and use-regex change matching itself: only the nginx dialect.
+            rewrite=rewrite_of(ing, diags.append) if sem.flavor is Flavor.NGINX else None,
         )
+        if sem.flavor is not Flavor.NGINX:
+            ignored_outside_nginx(ing, str(sem.flavor), diags.append)
     return out
+
+
+def regex_hosts(
+    ingresses: list[Ingress], policies: Mapping[ObjectRef, IngressPolicy]
+) -> frozenset[str | None]:
+    """The hosts whose every location is a regex: those of an Ingress that uses use-regex or
+    rewrites a path (ingress-nginx's enforceRegexModifier works per server)."""
+    hosts: set[str | None] = set()
+    for ing in ingresses:
+        rw = policies[ing.ref].rewrite if ing.ref in policies else None
+        if rw is None:
+            continue
+        paths = [p.path for rule in ing.rules for p in rule.paths or ()]
+        if rw.enforces_regex(paths):
+            hosts.update(rule.host for rule in ing.rules)
+    return frozenset(hosts)
 
 
 def compile_routes(
@@ -70,12 +93,13 @@ def compile_routes(
     diags: list[Diagnostic] = []
     served = select_ingresses(manifests, options, [])  # the engine reports exclusions
     policies = ingress_policies(served, options, certs.tls_hosts, diags)
+    regex = regex_hosts(served, policies)
     entry: Mapping[ObjectRef, frozenset[EntryPoint]] = {
         ref: p.entrypoints for ref, p in policies.items()
     }
     secure = None
     if all(eps == ALL_ENTRYPOINTS for eps in entry.values()):
-        web = compile_manifests(manifests, options, policies)
+        web = compile_manifests(manifests, options, policies, regex)
         routes = web.routes
         diags.extend(web.diagnostics)
     else:
@@ -85,8 +109,8 @@ def compile_routes(
             kept = tuple(i for i in manifests.ingresses if ep in entry.get(i.ref, ALL_ENTRYPOINTS))
             return replace(manifests, ingresses=kept)
 
-        web = compile_manifests(only(EntryPoint.WEB), options, policies)
-        tls = compile_manifests(only(EntryPoint.WEBSECURE), options, policies)
+        web = compile_manifests(only(EntryPoint.WEB), options, policies, regex)
+        tls = compile_manifests(only(EntryPoint.WEBSECURE), options, policies, regex)
         secure = tls.table
         on_web = {ref for ref, eps in entry.items() if EntryPoint.WEB in eps}
         routes = web.routes + sum(1 for r in tls.table.routes() if r.ingress not in on_web)

@@ -8,11 +8,22 @@ answers the request itself (a redirect, a refusal) or lets it through; it does n
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import ClassVar
+from urllib.parse import quote
 
-__all__ = ["Answer", "Filter", "FilterRequest", "Phase", "RedirectScheme", "https_url"]
+from .regex import compiled
+
+__all__ = [
+    "Answer",
+    "Filter",
+    "FilterRequest",
+    "Phase",
+    "RedirectScheme",
+    "RewriteTarget",
+    "https_url",
+]
 
 
 class Phase(StrEnum):
@@ -20,15 +31,30 @@ class Phase(StrEnum):
     RESPONSE = "response"  # on the upstream's response head
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FilterRequest:
-    """What a request-phase filter may look at: the request as matched, and where it arrived."""
+    """One request as the filters see it, made only for a router that has filters.
+
+    What arrived (method, listener scheme, host, the target as received) is for reading;
+    `path`, `query` and `headers` are what goes upstream, and a filter may change them: the
+    next filter sees the change, as in nginx's rewrite phase and Traefik's middleware chain.
+    """
 
     method: str
     scheme: str  # "http" or "https": the listener it arrived on
     host: str  # normalized Host (lower case, no port)
     target: str  # the request target as received (path and query)
     https_port: int | None  # the TLS listener's port, None when there is none
+    path: str = "/"  # the canonical path to forward (percent-encoded where it must be)
+    query: str = ""  # the query string to forward, without "?"
+    # The upstream request's header fields (lower-case names, X-Forwarded-* already set).
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+    def set_header(self, name: str, value: str) -> None:
+        """Replace every field `name` (case-insensitive) with one field of `value`."""
+        key = name.lower().encode("latin-1")
+        self.headers[:] = [(k, v) for k, v in self.headers if k != key]
+        self.headers.append((key, value.encode("latin-1")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,5 +101,41 @@ class RedirectScheme:
         return Answer(status, (("location", location),), f"{status} redirect to {location}\n")
 
 
+# $1 .. $9 (and ${1}) in an nginx rewrite replacement: the regex's captures.
+_CAPTURE = re.compile(r"\$(?:(\d)|\{(\d)\})")
+# What may stand in a path we send upstream as it is; anything else is percent-encoded.
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+
+
+@dataclass(frozen=True, slots=True)
+class RewriteTarget:
+    """ingress-nginx's rewrite-target: nginx.tmpl writes `rewrite "(?i)<path>" <target>
+    break;` in the location, so the whole path is replaced by `target` with $1..$9 taken from
+    the location's regex, and the query string is kept (nginx appends the original arguments
+    when the replacement has none of its own). With x-forwarded-prefix set, the upstream also
+    gets X-Forwarded-Prefix, only when a rewrite happens (buildProxyPass)."""
+
+    phase: ClassVar[Phase] = Phase.REQUEST
+    pattern: str  # the location's path, a regex
+    target: str
+    x_forwarded_prefix: str | None = None
+
+    def on_request(self, req: FilterRequest) -> Answer | None:
+        # nginx's rewrite searches (it is not anchored), case-insensitively ("(?i)").
+        found = compiled(self.pattern).search(req.path)
+        if found is None:
+            return None
+        groups = (found.group(0), *found.groups())
+
+        def capture(m: re.Match[str]) -> str:
+            n = int(m.group(1) or m.group(2))
+            return (groups[n] or "") if n < len(groups) else ""
+
+        req.path = quote(_CAPTURE.sub(capture, self.target), safe=_PATH_SAFE)
+        if self.x_forwarded_prefix is not None:
+            req.set_header("x-forwarded-prefix", self.x_forwarded_prefix)
+        return None
+
+
 # The filters a router can carry; dialects add kinds here as they start to emit them.
-Filter = RedirectScheme
+Filter = RedirectScheme | RewriteTarget

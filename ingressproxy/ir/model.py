@@ -14,6 +14,7 @@ from enum import StrEnum
 
 from ..manifests.model import ObjectRef, PathType, Source
 from .filters import Filter
+from .regex import compiled
 
 __all__ = [
     "ALL_ENTRYPOINTS",
@@ -99,6 +100,7 @@ class Matcher(StrEnum):
     PREFIX = "prefix"  # whole '/'-separated elements (Kubernetes Prefix)
     STRING = "string"  # a plain string prefix (nginx prefix location, Traefik PathPrefix)
     DEFAULT = "default"  # a defaultBackend: used when no path rule matches
+    REGEX = "regex"  # a case-insensitive regex anchored at the start (nginx `~* "^<path>"`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +155,9 @@ class Router:
             return not key or got == key or got.startswith(key + "/")
         if how is Matcher.STRING:
             return path.startswith(rule)
+        if how is Matcher.REGEX:
+            # nginx's `~* "^<path>"`: anchored at the start, case-insensitive.
+            return compiled(rule).match(path) is not None
         return True  # a defaultBackend takes whatever reaches it
 
     @property

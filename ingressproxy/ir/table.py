@@ -56,6 +56,10 @@ class HostTable:
     # The distinct lengths of the `strings` keys, longest first (computed when not given).
     string_lengths: tuple[int, ...] = ()
     ordering: Ordering = Ordering.LONGEST
+    # Regex locations in the order nginx tries them (the first that matches wins), before
+    # anything else: ingress-nginx makes every location of a host a regex once one Ingress
+    # of the host uses use-regex or rewrite-target.
+    regex: tuple[Router, ...] = ()
     # Path rules left out of matching because their Service is unusable (flavor traefik skips
     # them, as Traefik does); kept only so that tools can say why a request got 404.
     skipped: tuple[Router, ...] = ()
@@ -71,6 +75,9 @@ class HostTable:
         A Prefix rule matches whole elements: walk the request's elements from longest to
         shortest. A string prefix is looked up once per distinct rule length.
         """
+        for r in self.regex:
+            if r.matches_path(path):
+                return r
         exact = self.exact.get(path) if self.exact else None
         if exact is not None and self.ordering is Ordering.EXACT_FIRST:
             return exact
@@ -182,6 +189,7 @@ class RouteTable:
             tables.append(self.any_host)
         candidates: list[Router | None] = []
         for t in tables:
+            candidates += t.regex
             candidates += [t.exact[p] for p in sorted(t.exact)]
             candidates += [t.prefix[p] for p in sorted(t.prefix)]
             candidates += [t.strings[p] for p in sorted(t.strings)]
@@ -289,6 +297,7 @@ def build_table(
     prefix: dict[HostKey, dict[str, Router]] = {}
     strings: dict[HostKey, dict[str, Router]] = {}
     defaults: dict[HostKey, Router] = {}
+    regexes: dict[HostKey, list[Router]] = {}
     every = dict.fromkeys(hosts)
     for r in routers:
         every.setdefault(r.host)
@@ -299,6 +308,8 @@ def build_table(
             exact.setdefault(r.host, {})[r.path or ""] = r
         elif how is Matcher.PREFIX:
             prefix.setdefault(r.host, {})[prefix_key(r.path or "")] = r
+        elif how is Matcher.REGEX:
+            regexes.setdefault(r.host, []).append(r)  # in the order given: nginx's
         else:
             strings.setdefault(r.host, {})[r.path or ""] = r
     skipped = skipped or {}
@@ -310,6 +321,7 @@ def build_table(
             default=defaults.get(host),
             strings=_frozen(strings.get(host, {})),
             ordering=ordering,
+            regex=tuple(regexes.get(host, ())),
             skipped=tuple(skipped.get(host, ())),
         )
     exact_hosts = {h: t for h, t in tables.items() if h is not None and not h.startswith("*.")}

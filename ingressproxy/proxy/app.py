@@ -219,19 +219,23 @@ class ProxyApp:
         if note is not None:
             note.host, note.path, note.table, note.route = host, path, table, route
         if not secure and self._entry_redirect is not None:
-            answer = self._entry_redirect.on_request(self._filter_request(scope, host, path))
+            answer = self._entry_redirect.on_request(self._filter_request(scope, host, path, head))
             if answer is not None:
                 await self._filter_answer(send, answer)
                 return
+        query: bytes = scope.get("query_string", b"")
+        forward = path  # what goes upstream: the canonical path, unless a filter rewrites it
         if route is not None and route.filters:
-            # The router's request-phase filters, in order; a router without any pays only
-            # the test above.
-            req = self._filter_request(scope, host, path)
+            # The router's request-phase filters, in order: each answers the request itself
+            # (a redirect, a refusal) or edits what goes upstream (path, query, headers). A
+            # router without filters pays only the test above.
+            req = self._filter_request(scope, host, path, head)
             for f in route.filters:
                 answer = f.on_request(req)
                 if answer is not None:
                     await self._filter_answer(send, answer)
                     return
+            forward, query = req.path, req.query.encode("latin-1")
         if route is None:
             await self._answer(send, 404, f'no route for host "{host}" path "{path}"\n')
             return
@@ -250,8 +254,7 @@ class ProxyApp:
             )
             await self._answer(send, 413, "413 Content Too Large\n", close=True)
             return
-        query: bytes = scope.get("query_string", b"")
-        target = path.encode("ascii")
+        target = forward.encode("ascii")
         if query:
             target += b"?" + query
         if note is not None:
@@ -457,15 +460,20 @@ class ProxyApp:
             )
         await self._answer(send, 503, f"service {backend.key} is unavailable: {reason}\n")
 
-    def _filter_request(self, scope: Scope, host: str, path: str) -> FilterRequest:
-        qs: bytes = scope.get("query_string", b"")
+    def _filter_request(
+        self, scope: Scope, host: str, path: str, head: RequestHead
+    ) -> FilterRequest:
+        qs = scope.get("query_string", b"").decode("latin-1")
         target = (scope.get("raw_path") or path.encode()).decode("latin-1")
         return FilterRequest(
             method=scope["method"],
             scheme="https" if scope.get("scheme") == "https" else "http",
             host=host,
-            target=target + ("?" + qs.decode("latin-1") if qs else ""),
+            target=target + ("?" + qs if qs else ""),
             https_port=self.https_port,
+            path=path,
+            query=qs,
+            headers=head.headers,
         )
 
     async def _filter_answer(self, send: Send, answer: Answer) -> None:

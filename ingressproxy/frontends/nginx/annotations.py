@@ -22,7 +22,17 @@ SSL_REDIRECT = PREFIX + "ssl-redirect"
 FORCE_SSL_REDIRECT = PREFIX + "force-ssl-redirect"
 BACKEND_PROTOCOL = PREFIX + "backend-protocol"
 
-KEYS: frozenset[str] = frozenset({SSL_REDIRECT, FORCE_SSL_REDIRECT, BACKEND_PROTOCOL})
+KEYS: frozenset[str] = frozenset(
+    {
+        SSL_REDIRECT,
+        FORCE_SSL_REDIRECT,
+        BACKEND_PROTOCOL,
+        # nginx/rewrite.py (the nginx dialect only)
+        PREFIX + "rewrite-target",
+        PREFIX + "use-regex",
+        PREFIX + "x-forwarded-prefix",
+    }
+)
 
 # Go's strconv.ParseBool, which ingress-nginx uses for boolean annotations.
 _TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+from ...ir.filters import RewriteTarget
 from ...ir.model import DEFAULT_PRIORITY, Backend, Endpoint, Matcher, Overridden, Router
+from ...ir.regex import compiled
 from ...ir.table import RouteTable, build_table, prefix_key
 from ...manifests.model import (
     Diagnostic,
@@ -24,12 +27,14 @@ from ...manifests.model import (
     IngressBackend,
     Manifests,
     ObjectRef,
+    PathRule,
     PathType,
     Severity,
     Source,
 )
 from ...proxy.paths import BadPath, canonical_rule_path
 from ..backends import BackendResolver
+from ..nginx.rewrite import Rewrite, nginx_locations
 from ..options import CompileOptions, CompileResult, IngressPolicy
 from ..semantics import Semantics
 from ..traefik.rules import rule_priority, rule_text
@@ -54,6 +59,7 @@ def compile_manifests(
     manifests: Manifests,
     options: CompileOptions = _DEFAULT_OPTIONS,
     policies: Mapping[ObjectRef, IngressPolicy] | None = None,
+    regex_hosts: frozenset[str | None] | None = None,
 ) -> CompileResult:
     """Routers for the served Ingresses of `manifests`, in one table. `policies` are what the
     dialects' annotation passes decided per Ingress (frontends.pipeline.ingress_policies);
@@ -63,9 +69,10 @@ def compile_manifests(
     sem = semantics_of(options)
     ingresses = select_ingresses(manifests, options, diags)
     if policies is None:
-        from ..pipeline import ingress_policies  # the pipeline runs this engine
+        from .. import pipeline  # the pipeline runs this engine
 
-        policies = ingress_policies(ingresses, options, frozenset(), [])
+        policies = pipeline.ingress_policies(ingresses, options, frozenset(), [])
+        regex_hosts = pipeline.regex_hosts(ingresses, policies)
     diags.extend(annotation_warnings(ingresses))
     resolver = BackendResolver(
         manifests,
@@ -76,7 +83,7 @@ def compile_manifests(
     namespaces: dict[str, set[str]] = defaultdict(set)
     for svc in manifests.services:
         namespaces[svc.meta.name].add(svc.meta.namespace)
-    ctx = _Context(sem, resolver, namespaces, diags, policies)
+    ctx = _Context(sem, resolver, namespaces, diags, policies, regex_hosts or frozenset())
     collected = _Collected()
     for ing in sorted(ingresses, key=ctx.age):
         _collect(ing, ctx, collected)
@@ -152,12 +159,16 @@ class _Context:
     service_namespaces: Mapping[str, set[str]]
     diags: list[Diagnostic]
     policies: Mapping[ObjectRef, IngressPolicy]
+    regex_hosts: frozenset[str | None] = frozenset()
 
     def age(self, ing: Ingress) -> AgeKey:
         return _age_key(ing, self.sem.names_descending)
 
     def policy(self, ing: Ingress) -> IngressPolicy:
         return self.policies.get(ing.ref, _NO_POLICY)
+
+    def policy_of(self, ref: ObjectRef) -> IngressPolicy:
+        return self.policies.get(ref, _NO_POLICY)
 
 
 # --------------------------------------------------------------------------- collection
@@ -187,6 +198,9 @@ class _Collected:
     defaults: list[_Candidate] = field(default_factory=list)
     # Path rules left out because their Service is unusable (flavor traefik), for explanations.
     skipped: dict[HostKey, list[Router]] = field(default_factory=lambda: defaultdict(list))
+    # Hosts whose locations are all regexes (ingress-nginx enforceRegexModifier): their path
+    # candidates, keyed by pathType and path as written.
+    regex: dict[HostKey, list[_Candidate]] = field(default_factory=lambda: defaultdict(list))
     # Every host some served Ingress has a rule for (creates its HostTable), with its users.
     hosts: dict[HostKey, list[tuple[Ingress, str]]] = field(
         default_factory=lambda: defaultdict(list)
@@ -222,6 +236,11 @@ def _collect(ing: Ingress, ctx: _Context, out: _Collected) -> None:
             backend = _backend(ing, path_rule.backend, f"{path_rule.field}.backend", ctx)
             order += 1
             if backend is None:
+                continue
+            if rule.host in ctx.regex_hosts:
+                regex_route = _regex_candidate(ing, rule.host, path_rule, backend, ctx)
+                if regex_route is not None:
+                    out.regex[rule.host].append(_Candidate(regex_route, ing, order))
                 continue
             # Requests are matched in canonical form (paths.canonicalize), so the rule must be
             # too: `/%7Euser` must match a request for `/~user`.
@@ -308,6 +327,74 @@ def _collect(ing: Ingress, ctx: _Context, out: _Collected) -> None:
             dialect=dialect,
         )
         out.host_defaults[host].append(_Candidate(route, ing, 0))
+
+
+def _regex_candidate(
+    ing: Ingress, host: str | None, path_rule: PathRule, backend: Backend, ctx: _Context
+) -> Router | None:
+    """A path of a host whose locations are regexes (nginx dialect): kept as written (a
+    regex is not a path to canonicalise), refused when Python's `re` cannot compile it."""
+    where = f"{path_rule.field}.path"
+    try:
+        compiled(path_rule.path)
+    except re.error as exc:
+        msg = (
+            f'path "{path_rule.path}" is a regex location on this host (use-regex or'
+            f" rewrite-target), but not a valid regular expression: {exc}; this path is left out"
+        )
+        ctx.diags.append(_diag(ing, "invalid-regex", msg, where, Severity.ERROR))
+        return None
+    policy = ctx.policy(ing)
+    return Router(
+        ingress=ing.ref,
+        source=ing.meta.source_of(path_rule.field),
+        field=path_rule.field,
+        host=host,
+        path=path_rule.path,
+        path_type=path_rule.path_type,
+        backend=backend,
+        matcher=Matcher.REGEX,
+        rule=rule_text(host, path_rule.path, path_rule.path_type),
+        filters=policy.filters.get(host, ()),
+        entrypoints=policy.entrypoints,
+        dialect=str(ctx.sem.flavor),
+    )
+
+
+def _regex_routers(candidates: list[_Candidate], ctx: _Context) -> list[Router]:
+    """One host's regex locations as routers, in the order nginx tries them: contested
+    paths settled first (the oldest Ingress keeps one pathType + path), then ingress-nginx's
+    location building (frontends/nginx/rewrite.nginx_locations), each rewriting location
+    with its RewriteTarget filter."""
+    groups: dict[tuple[str, str], list[_Candidate]] = defaultdict(list)
+    for c in candidates:
+        groups[(str(c.route.path_type), c.route.path or "")].append(c)
+    age_of = {c.route.ingress: ctx.age(c.ingress) for c in candidates}
+    # In Ingress order (oldest first), as ingress-nginx lists a server's locations before
+    # sorting them: equal location paths keep that order.
+    winners = sorted((_settle(g, ctx) for g in groups.values()), key=lambda r: age_of[r.ingress])
+    rewrites = [ctx.policy_of(r.ingress).rewrite or Rewrite() for r in winners]
+    located = nginx_locations(
+        [(r.path or "", str(r.path_type), rw) for r, rw in zip(winners, rewrites, strict=True)]
+    )
+    out: list[Router] = []
+    for loc in located:
+        base = winners[loc.index]
+        rw = rewrites[loc.index]
+        filters = base.filters
+        if rw.target and rw.rewrites(loc.ingress_path):
+            rewrite = RewriteTarget(loc.path, rw.target, rw.x_forwarded_prefix)
+            filters = (*filters, rewrite)
+        out.append(
+            replace(
+                base,
+                path=loc.path,
+                path_type=PathType.EXACT if loc.exact else base.path_type,
+                rule=rule_text(base.host, loc.path, base.path_type),
+                filters=filters,
+            )
+        )
+    return out
 
 
 def _default_matcher(path_type: PathType) -> Matcher:
@@ -485,6 +572,8 @@ def _build_table(got: _Collected, ctx: _Context) -> tuple[RouteTable, int]:
     share = ctx.sem.share_collisions
     winners: list[Router] = []
     for host in got.hosts:
+        if host in got.regex:
+            winners.extend(_regex_routers(got.regex[host], ctx))
         winners.extend(_settle_slots(got.exact.get(host, ()), str, ctx, share))
         winners.extend(_settle_slots(got.prefix.get(host, ()), prefix_key, ctx, share))
         winners.extend(_settle_slots(got.strings.get(host, ()), str, ctx, share))

@@ -61,6 +61,7 @@ def shadowed(table: RouteTable) -> list[Diagnostic]:
     if table.any_host is not None:
         tables.append((probe.unknown_host, table.any_host))
     for host, t in tables:
+        # Regex locations are left out: no probe path can stand for what a regex matches.
         for route in (*t.exact.values(), *t.prefix.values(), *t.strings.values()):
             path = probe.path_for(route)
             winner = table.route(host, path)
