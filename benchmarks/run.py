@@ -935,14 +935,13 @@ def serve_variant(variant: str, folder: Path) -> int:
     import logging
 
     import httpx
-    import uvicorn
     from starlette.applications import Starlette
 
     sys.path.insert(0, str(HERE.parent))
-    from ingressproxy.proxy.app import PROXY_UVICORN_OPTIONS
     from ingressproxy.server.app import create_app
-    from ingressproxy.server.guard import RequestLimits, guarded_protocol
+    from ingressproxy.server.guard import RequestLimits
     from ingressproxy.server.settings import Settings
+    from ingressproxy.server.stack import proxy_server
 
     logging.basicConfig(level="INFO", format="%(levelname)s %(name)s: %(message)s")
     if variant.startswith("floor-"):
@@ -970,24 +969,19 @@ def serve_variant(variant: str, folder: Path) -> int:
         forwarder._transport = Transport(trust_env=False, limits=limits)
     elif variant == "starlette":
         app.middleware_stack = Starlette.build_middleware_stack(app)
-    loop = "asyncio" if variant == "h11" else "auto"
+    # The server `serve` runs (server/stack.py: the request guard over the chosen parser),
+    # but for the variant's loop or protocol.
+    options: dict[str, Any] = {"loop": "asyncio" if variant == "h11" else "auto"}
     parser: Literal["auto", "h11"] = "h11" if variant == "h11" else "auto"
-    options: dict[str, Any] = dict(PROXY_UVICORN_OPTIONS)
-    limits = RequestLimits.from_settings(settings)
-    # The request guard that `serve` puts in front (guard.py), over the chosen parser.
-    options["http"] = guarded_protocol(limits, http=parser)
     if variant in ("super-guard", "wrapped-guard"):
         from protocols import SuperGuardedProtocol, WrappedGuardProtocol
 
         guard = SuperGuardedProtocol if variant == "super-guard" else WrappedGuardProtocol
+        limits = RequestLimits.from_settings(settings)
         options["http"] = type(guard.__name__, (guard,), {"limits": limits})
     elif variant == "plain-uvicorn":
         options["http"] = "httptools"
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, loop=loop, access_log=False, lifespan="on",
-        log_level="info", **options,
-    )  # fmt: skip
-    uvicorn.Server(config).run()
+    proxy_server(app, settings, parser=parser, **options).run()
     return 0
 
 

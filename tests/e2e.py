@@ -46,10 +46,6 @@ EXAMPLES = TESTS.parent / "examples"
 # The file the helpers write next to the fixture's own manifests; sorts after them.
 ENDPOINTS_FILE = "zz-e2e-endpointslices.yaml"
 
-# Like `ingressproxy serve` (cli._serve): the proxy decides which peers to trust, and Date and
-# Server come from the upstream, so the tests see what a user's client would.
-PROXY_UVICORN = {"proxy_headers": False, "server_header": False, "date_header": False}
-
 
 @dataclass(frozen=True, slots=True)
 class ServiceSpec:
@@ -261,7 +257,10 @@ def run_proxy(
     app = create_app(
         Settings(manifests=folder, **settings), watch=watch, fake_backends=fake_backends
     )
-    with serve_in_thread(app, **PROXY_UVICORN) as server, http_client(server.url) as client:
+    with (
+        serve_in_thread(app, settings=app.state.settings) as server,
+        http_client(server.url) as client,
+    ):
         yield Served(app, server.url, client)
 
 

@@ -18,8 +18,7 @@ from ingressproxy.ir.model import Backend, Endpoint, Router
 from ingressproxy.ir.snapshot import Snapshot, SnapshotHolder
 from ingressproxy.ir.table import HostTable, RouteTable, prefix_key
 from ingressproxy.manifests.model import ObjectRef, PathType, Source
-from ingressproxy.proxy.app import PROXY_UVICORN_OPTIONS, ProxyApp
-from ingressproxy.server.guard import RequestLimits, guarded_protocol
+from ingressproxy.proxy.app import ProxyApp
 from ingressproxy.server.settings import Settings
 from ingressproxy.testing.server import ServerThread, serve_in_thread
 from ingressproxy.upstream.balancer import Balancer
@@ -96,8 +95,7 @@ def run_proxy(
     settings.setdefault("read_timeout", 10.0)
     config = Settings(**settings)
     app = ProxyApp(holder, config, balancer=balancer)
-    protocol = guarded_protocol(RequestLimits.from_settings(config), http)  # type: ignore[arg-type]
-    with serve_in_thread(app, http=protocol, **PROXY_UVICORN_OPTIONS) as server:
+    with serve_in_thread(app, settings=config, parser=http) as server:
         yield Running(server, app, holder)
 
 

@@ -7,10 +7,12 @@ from __future__ import annotations
 import argparse
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ingressproxy.cli.main import build_parser
+from ingressproxy.server.settings import Settings, env_name
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -56,13 +58,17 @@ def test_routing_options_section_lists_only_shared_options() -> None:
 
 
 def environment_variables() -> set[str]:
-    source = (ROOT / "ingressproxy" / "server" / "settings.py").read_text(encoding="utf-8")
-    names = set(re.findall(r"\b(?:get|num|flag)\(\"([A-Z][A-Z_]*[A-Z])\"", source))
-    found = {f"INGRESSPROXY_{n}" for n in names}
-    for module in ("server/overrides.py", "cli/main.py"):
-        text = (ROOT / "ingressproxy" / module).read_text(encoding="utf-8")
-        found |= set(re.findall(r'"(INGRESSPROXY_[A-Z_]+)"', text))
-    return found
+    """Every INGRESSPROXY_* variable the settings' one resolution (settings.resolve) reads:
+    asked of an environment that records each name looked up."""
+    asked: set[str] = set()
+
+    class Recording(dict[str, str]):
+        def get(self, key: str, default: Any = None) -> Any:
+            asked.add(key)
+            return default
+
+    Settings.from_env(Recording())
+    return asked
 
 
 def test_every_environment_variable_is_documented() -> None:
@@ -71,6 +77,16 @@ def test_every_environment_variable_is_documented() -> None:
     assert {"INGRESSPROXY_MANIFESTS", "INGRESSPROXY_BACKEND", "INGRESSPROXY_POLL"} <= variables
     missing = sorted(v for v in variables if f"`{v}`" not in doc)
     assert missing == [], f"docs/cli.md does not document {missing}"
+
+
+def test_one_environment_table_follows_the_naming_rule() -> None:
+    """docs/cli.md's Environment table lists exactly the variables resolution reads, each the
+    one INGRESSPROXY_<FLAG> names for its option."""
+    section = sections(CLI_DOC.read_text(encoding="utf-8"))["Environment"]
+    rows = re.findall(r"^\| `(INGRESSPROXY_[A-Z_]+)` \| `([^`]+)` \|", section, flags=re.M)
+    assert sorted(v for v, _ in rows) == sorted(environment_variables())
+    for variable, option in rows:
+        assert variable == env_name("manifests" if option == "DIR" else option), option
 
 
 def markdown_links(path: Path) -> list[str]:

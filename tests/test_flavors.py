@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from e2e import cluster, echo, run_proxy
 
-from ingressproxy.cli.main import build_parser
+from ingressproxy.cli.main import build_parser, settings_from_args
 from ingressproxy.frontends.dialects import SEMANTICS
 from ingressproxy.frontends.options import CompileOptions, CompileResult
-from ingressproxy.frontends.semantics import Flavor, parse_flavor
+from ingressproxy.frontends.semantics import DIALECTS, Flavor, parse_flavor
 from ingressproxy.frontends.spec.compiler import compile_manifests
 from ingressproxy.frontends.traefik.rules import rule_priority, rule_text
 from ingressproxy.ir.model import Backend, Endpoint, Router
@@ -24,7 +24,7 @@ from ingressproxy.manifests.loader import load_path
 from ingressproxy.manifests.model import ObjectRef, PathType, Source
 from ingressproxy.server.settings import Settings, SettingsError
 
-FLAVORS = tuple(Flavor)
+FLAVORS = DIALECTS
 FIXTURES = Path(__file__).parent / "fixtures" / "flavors"
 
 # --------------------------------------------------------------------------- manifests helpers
@@ -287,7 +287,7 @@ def test_wildcard_is_one_label_everywhere(tmp_path: Path) -> None:
 
 
 def test_semantics_table_names_every_flavor() -> None:
-    assert set(SEMANTICS) == set(Flavor)
+    assert set(SEMANTICS) == set(DIALECTS) == set(Flavor) - {Flavor.AUTO}
     assert all(s.flavor is f for f, s in SEMANTICS.items())
 
 
@@ -355,8 +355,11 @@ def test_flavor_from_env_and_flags() -> None:
         Settings.from_env({"INGRESSPROXY_FLAVOR": "x"})
     parser = build_parser()
     for command in (["serve", "d"], ["check", "d"], ["explain", "d", "/"]):
-        assert parser.parse_args([*command, "--flavor", "traefik"]).flavor is Flavor.TRAEFIK
-        assert parser.parse_args(command).flavor is Flavor.SPEC
+        flavor = settings_from_args(parser.parse_args([*command, "--flavor", "traefik"]), {}).flavor
+        assert flavor is Flavor.TRAEFIK
+        assert settings_from_args(parser.parse_args(command), {}).flavor is Flavor.SPEC
+        nginx = {"INGRESSPROXY_FLAVOR": "nginx"}
+        assert settings_from_args(parser.parse_args(command), nginx).flavor is Flavor.NGINX
 
 
 # --------------------------------------------------------------------------- end to end

@@ -30,7 +30,6 @@ from ingressproxy.ir.model import Backend, Endpoint
 from ingressproxy.ir.snapshot import Snapshot, SnapshotHolder
 from ingressproxy.ir.table import RouteTable
 from ingressproxy.proxy.app import PROXY_UVICORN_OPTIONS, ProxyApp
-from ingressproxy.server.guard import RequestLimits, guarded_protocol
 from ingressproxy.server.settings import Settings
 from ingressproxy.testing.echo import create_echo_app
 from ingressproxy.testing.server import ServerThread, serve_in_thread
@@ -242,9 +241,8 @@ def run_proxy(table: RouteTable, http: str, **settings: Any) -> Iterator[ServerT
     settings.setdefault("read_timeout", 10.0)
     config = Settings(**settings)
     app = ProxyApp(holder, config)
-    # The protocol `ingressproxy serve` runs (guard.py), on the parser asked for.
-    protocol = guarded_protocol(RequestLimits.from_settings(config), http)  # type: ignore[arg-type]
-    with serve_in_thread(app, http=protocol, **PROXY_UVICORN_OPTIONS) as server:
+    # The server `ingressproxy serve` runs (server/stack.py), on the parser asked for.
+    with serve_in_thread(app, settings=config, parser=http) as server:
         yield server
 
 

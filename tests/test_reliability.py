@@ -38,11 +38,11 @@ from ingressproxy.admin.server import create_admin_app
 from ingressproxy.frontends.options import CompileOptions
 from ingressproxy.ir.model import Backend, Endpoint
 from ingressproxy.ir.snapshot import Snapshot, SnapshotHolder
-from ingressproxy.proxy.app import PROXY_UVICORN_OPTIONS, ProxyApp
+from ingressproxy.proxy.app import ProxyApp
 from ingressproxy.server.embedded import EmbeddedServer
-from ingressproxy.server.guard import RequestLimits, guarded_protocol
 from ingressproxy.server.reloader import build_snapshot
 from ingressproxy.server.settings import Settings
+from ingressproxy.server.stack import listener_config
 from ingressproxy.testing.server import serve_in_thread
 from ingressproxy.upstream.balancer import Balancer
 
@@ -414,7 +414,8 @@ def test_an_exhausted_pool_answers_503_after_a_bounded_wait_and_ping_answers() -
         @contextlib.asynccontextmanager
         async def lifespan(app: Starlette) -> AsyncIterator[None]:
             await proxy.startup()
-            admin = EmbeddedServer(create_admin_app(holder, draining), "127.0.0.1", 0)
+            admin_app = create_admin_app(holder, draining)
+            admin = EmbeddedServer(listener_config(admin_app, settings, "admin", port=0))
             admin.start()
             admin_port.append(admin.port)
             yield
@@ -422,8 +423,7 @@ def test_an_exhausted_pool_answers_503_after_a_bounded_wait_and_ping_answers() -
             await proxy.aclose()
 
         app = Starlette(routes=[Mount("/", app=proxy)], lifespan=lifespan)
-        protocol = guarded_protocol(RequestLimits(), "httptools")
-        with serve_in_thread(app, http=protocol, **PROXY_UVICORN_OPTIONS) as server:
+        with serve_in_thread(app, settings=settings) as server:
             held: list[int] = []
             holding = threading.Thread(target=lambda: held.append(get(server.port, b"hold")))
             holding.start()

@@ -1,6 +1,7 @@
 """Command line: `ingressproxy serve DIR`, `echo`, `check DIR`, `explain DIR URL`.
 
-The only place that turns flags into Settings and starts uvicorn; everything else is a library.
+Flags are parsed here and resolved with their INGRESSPROXY_* variables by settings.resolve;
+`serve` runs the server server/stack.py builds from the Settings. Everything else is a library.
 """
 
 from __future__ import annotations
@@ -15,10 +16,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..frontends.semantics import Flavor, parse_flavor
-from ..server.settings import Settings, SettingsError, parse_networks, parse_size
+from ..server.settings import (
+    ACCESS_LOG_FORMATS,
+    LOG_LEVELS,
+    NOT_GIVEN,
+    Settings,
+    SettingsError,
+    parse_admin_port,
+    parse_https_port,
+    parse_size,
+    parse_workers,
+    resolve,
+)
 
 if TYPE_CHECKING:
-    from ..frontends.backends import BackendOverride
+    from collections.abc import Callable, Mapping
+
     from ..frontends.options import CompileOptions
 
 __all__ = ["build_parser", "main", "settings_from_args"]
@@ -35,18 +48,19 @@ def _add_routing_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--allow-external-name",
         action="store_true",
+        default=NOT_GIVEN,
         help="allow backends that are Services of type ExternalName",
     )
     p.add_argument(
         "--flavor",
         type=_flavor,
-        default=Flavor.SPEC,
+        default=NOT_GIVEN,
         metavar="|".join(Flavor),
         help="route like the Ingress spec (default), ingress-nginx or Traefik (docs/flavors.md)",
     )
     p.add_argument(
         "--default-certificate",
-        default=None,
+        default=NOT_GIVEN,
         metavar="NS/SECRET|CERT.pem,KEY.pem",
         help="certificate for TLS clients no Ingress certificate matches (default: self-signed)",
     )
@@ -61,7 +75,7 @@ def _add_routing_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--backends",
         type=Path,
-        default=None,
+        default=NOT_GIVEN,
         metavar="FILE",
         help="YAML mapping of [NS/]SVC[:PORT] to a URL or list of URLs; --backend wins on the "
         "same key; also INGRESSPROXY_BACKENDS",
@@ -71,7 +85,7 @@ def _add_routing_flags(p: argparse.ArgumentParser) -> None:
         nargs="?",
         type=_dns_pattern,
         const="{service}",
-        default=None,
+        default=NOT_GIVEN,
         metavar="PATTERN",
         help="reach a Service without endpoints at host name PATTERN on its targetPort "
         "(default {service}; e.g. {service}.{namespace}); also INGRESSPROXY_DNS_BACKENDS",
@@ -85,22 +99,6 @@ def _dns_pattern(value: str) -> str:
         return parse_dns_pattern(value, "")
     except OverrideError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _backend_options(args: argparse.Namespace) -> tuple[tuple[BackendOverride, ...], str | None]:
-    """The backend overrides and DNS pattern of --backend, --backends and --dns-backends, on
-    top of INGRESSPROXY_BACKENDS / _BACKEND / _DNS_BACKENDS (flags win on the same key)."""
-    import os
-
-    from ..server.overrides import OverrideError, backends_from_env, merge_overrides, overrides_from
-
-    try:
-        env_overrides, env_dns = backends_from_env(os.environ)
-        flags = overrides_from(args.backend, args.backends)
-        dns = env_dns if args.dns_backends is None else str(args.dns_backends)
-    except OverrideError as exc:
-        raise SettingsError(str(exc)) from None
-    return merge_overrides(env_overrides, flags), dns
 
 
 def _flavor(value: str) -> Flavor:
@@ -119,69 +117,46 @@ def _flavors(value: str) -> tuple[Flavor, ...]:
 
 def _add_tls_flags(p: argparse.ArgumentParser) -> None:
     """The `websecure` listener and HTTPS upstreams (docs/tls.md)."""
-    p.add_argument("--https-host", default="127.0.0.1", help="HTTPS listen address")
+    p.add_argument("--https-host", default=NOT_GIVEN, help="HTTPS listen address")
     p.add_argument(
         "--https-port",
-        type=_https_port,
-        default="auto",
+        type=_argtype(parse_https_port),
+        default=NOT_GIVEN,
         help="HTTPS port (default auto: 8443 when a certificate is available; 0 = any free"
         " port; off = no HTTPS listener)",
     )
     p.add_argument(
         "--redirect-to-https",
         action="store_true",
+        default=NOT_GIVEN,
         help="redirect every plain-HTTP request to HTTPS (Traefik's entry point redirection)",
     )
     p.add_argument(
         "--upstream-tls-verify",
         action="store_true",
+        default=NOT_GIVEN,
         help="verify the certificates of HTTPS upstreams (off by default, as ingress-nginx)",
     )
     p.add_argument(
         "--upstream-ca",
         type=Path,
-        default=None,
+        default=NOT_GIVEN,
         metavar="FILE",
         help="CA bundle to verify HTTPS upstreams with (implies --upstream-tls-verify)",
     )
 
 
-def _https_port(value: str) -> int | str | None:
-    from ..server.settings import parse_https_port
+def _argtype(parse: Callable[[str, str], object]) -> Callable[[str], object]:
+    """argparse's `type=` from one of settings' parsers (the same one its variable uses);
+    argparse names the flag in the message itself."""
 
-    try:
-        return parse_https_port(value, "--https-port")
-    except SettingsError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    def convert(value: str) -> object:
+        try:
+            return parse(value, "")
+        except SettingsError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
 
-
-def _workers(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number of processes") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError("at least 1 worker")
-    return n
-
-
-def _admin_port(value: str) -> int | None:
-    if value.lower() in ("off", "none", "false"):
-        return None
-    try:
-        port = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a port number or 'off'") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{port} is not a port number (0-65535)")
-    return port
-
-
-def _size(value: str) -> int | None:
-    try:
-        return parse_size(value, "size")
-    except SettingsError as exc:
-        raise argparse.ArgumentTypeError(str(exc).removeprefix("size: ")) from None
+    return convert
 
 
 def _add_limit_flags(p: argparse.ArgumentParser) -> None:
@@ -189,8 +164,8 @@ def _add_limit_flags(p: argparse.ArgumentParser) -> None:
     d = Settings()
     p.add_argument(
         "--max-body-size",
-        type=_size,
-        default=d.max_body_size,
+        type=_argtype(parse_size),
+        default=NOT_GIVEN,
         metavar="SIZE",
         help="largest request body, e.g. 10m (default: unlimited); 413 above it",
     )
@@ -215,7 +190,7 @@ def _add_limit_flags(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             flag,
             type=type(default),
-            default=default,
+            default=NOT_GIVEN,
             metavar=metavar,
             help=text.format(f"{default:g}"),
         )
@@ -228,17 +203,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="serve HTTP routed by the manifests in DIR")
-    serve.add_argument(
-        "manifests", metavar="DIR", help="folder (or file) of Kubernetes YAML; - for standard input"
+    serve = sub.add_parser(
+        "serve",
+        help="serve HTTP routed by the manifests in DIR",
+        epilog="Every option can also be given as the variable INGRESSPROXY_<OPTION>, e.g."
+        " INGRESSPROXY_MAX_BODY_SIZE=10m; DIR as INGRESSPROXY_MANIFESTS. Options win"
+        " (docs/cli.md, Environment).",
     )
-    serve.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8080, help="listen port (default 8080)")
-    serve.add_argument("--admin-host", default="127.0.0.1", help="admin listen address")
+    serve.add_argument(
+        "manifests",
+        metavar="DIR",
+        nargs="?",
+        default=NOT_GIVEN,
+        help="folder (or file) of Kubernetes YAML; - for standard input",
+    )
+    serve.add_argument("--host", default=NOT_GIVEN, help="listen address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=NOT_GIVEN, help="listen port (default 8080)")
+    serve.add_argument("--admin-host", default=NOT_GIVEN, help="admin listen address")
     serve.add_argument(
         "--admin-port",
-        type=_admin_port,
-        default=9000,
+        type=_argtype(parse_admin_port),
+        default=NOT_GIVEN,
         help="admin port (default 9000; 0 = any free port; off = no admin listener)",
     )
     _add_routing_flags(serve)
@@ -250,41 +235,45 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CIDR",
         help="peers whose X-Forwarded-* headers are kept and appended to (repeatable)",
     )
-    serve.add_argument("--connect-timeout", type=float, default=5.0, metavar="SECONDS")
-    serve.add_argument("--read-timeout", type=float, default=60.0, metavar="SECONDS")
+    serve.add_argument("--connect-timeout", type=float, default=NOT_GIVEN, metavar="SECONDS")
+    serve.add_argument("--read-timeout", type=float, default=NOT_GIVEN, metavar="SECONDS")
     _add_limit_flags(serve)
     serve.add_argument(
         "--poll",
         action="store_true",
+        default=NOT_GIVEN,
         help="watch the folder by polling (bind mounts, network filesystems); "
         "also INGRESSPROXY_POLL=1",
     )
     serve.add_argument(
         "--debug-headers",
         action="store_true",
+        default=NOT_GIVEN,
         help="add X-Ingressproxy-Route to each proxied response: the Ingress rule and endpoint "
         "used (also INGRESSPROXY_DEBUG_HEADERS=1)",
     )
     serve.add_argument(
         "--fake-backends",
         action="store_true",
+        default=NOT_GIVEN,
         help="also start echo backends on every loopback endpoint the manifests name",
     )
     serve.add_argument(
         "--workers",
-        type=_workers,
-        default=1,
+        type=_argtype(parse_workers),
+        default=NOT_GIVEN,
         metavar="N",
         help="serve with N processes, each watching DIR (default 1); the admin and HTTPS "
         "listeners run in the first",
     )
     # A worker of --workers N: serve the listening socket inherited as this descriptor.
+    # Internal to the supervisor and its children, so it alone has no variable.
     serve.add_argument("--worker-fd", type=int, default=None, help=argparse.SUPPRESS)
-    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--log-level", default=NOT_GIVEN, choices=list(LOG_LEVELS))
     serve.add_argument(
         "--access-log",
-        default="text",
-        choices=["text", "json", "off"],
+        default=NOT_GIVEN,
+        choices=list(ACCESS_LOG_FORMATS),
         help="one line per request on stdout, as text (default) or JSON; off to disable",
     )
 
@@ -326,91 +315,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    import os
-
-    env_poll = os.environ.get("INGRESSPROXY_POLL", "").lower() in ("1", "true", "yes", "on")
-    overrides, dns = _backend_options(args)
-    return Settings(
-        manifests=Path(args.manifests),
-        host=args.host,
-        port=args.port,
-        admin_host=args.admin_host,
-        admin_port=args.admin_port,
-        ingress_classes=tuple(args.ingress_class),
-        trusted_proxies=parse_networks(args.trusted_proxies, "--trusted-proxies"),
-        allow_external_name=args.allow_external_name,
-        flavor=args.flavor,
-        debug_headers=args.debug_headers
-        or os.environ.get("INGRESSPROXY_DEBUG_HEADERS", "").lower() in ("1", "true", "yes", "on"),
-        poll=args.poll or env_poll,
-        connect_timeout=args.connect_timeout,
-        read_timeout=args.read_timeout,
-        max_body_size=args.max_body_size,
-        max_header_bytes=args.max_header_bytes,
-        max_headers=args.max_headers,
-        max_uri_length=args.max_uri_length,
-        header_timeout=args.header_timeout,
-        body_timeout=args.body_timeout,
-        graceful_timeout=args.graceful_timeout,
-        pool_size=args.pool_size,
-        pool_timeout=args.pool_timeout,
-        log_level=args.log_level,
-        access_log=args.access_log,
-        backend_overrides=overrides,
-        dns_pattern=dns,
-        https_host=args.https_host,
-        https_port=args.https_port,
-        default_certificate=args.default_certificate,
-        redirect_to_https=args.redirect_to_https,
-        upstream_tls_verify=args.upstream_tls_verify or args.upstream_ca is not None,
-        upstream_ca=args.upstream_ca,
-    )
+def settings_from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> Settings:
+    """The Settings of a parsed `serve` (or `check`, `explain`) command line: each flag given,
+    else its INGRESSPROXY_* variable from `env` (default os.environ), else the default."""
+    return resolve(vars(args), env)
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from ..server.app import create_app
-    from ..server.guard import RequestLimits, guarded_protocol
+    from ..server.stack import proxy_server
 
     settings = settings_from_args(args)
+    if settings.manifests is None:
+        raise SettingsError("the following arguments are required: DIR (or INGRESSPROXY_MANIFESTS)")
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    if args.workers > 1 and args.worker_fd is None:
+    if settings.workers > 1 and args.worker_fd is None:
         from ..server.workers import run_workers
 
         argv = getattr(args, "argv", None) or sys.argv[1:]
         return run_workers(
-            argv, settings.host, settings.port, args.workers, settings.graceful_timeout
+            argv, settings.host, settings.port, settings.workers, settings.graceful_timeout
         )
-    app = create_app(settings, fake_backends=args.fake_backends)
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        proxy_headers=False,  # we decide which peers to trust (--trusted-proxies)
-        server_header=False,  # Server is added only when the upstream sent none
-        date_header=False,  # the upstream's Date passes through; uvicorn would add a second
-        access_log=False,
-        lifespan="on",
-        # Header limits and deadlines, and framing rules both parsers agree on (guard.py).
-        http=guarded_protocol(RequestLimits.from_settings(settings)),
-        # Annotated int, used as asyncio.wait_for's timeout: seconds as a float work.
-        timeout_graceful_shutdown=settings.graceful_timeout,  # type: ignore[arg-type]
-    )
-    draining = app.state.draining
-
-    class Server(uvicorn.Server):
-        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-            # /ping answers 503 from the moment shutdown begins, while uvicorn lets in-flight
-            # requests finish, so a load balancer stops sending before we are gone.
-            draining.set()
-            await super().shutdown(sockets)
-
-    server = Server(config)
+    app = create_app(settings)
+    server = proxy_server(app, settings)
     # uvicorn re-raises the signal that stopped it once shutdown is complete. A SIGTERM after a
     # graceful shutdown is a clean exit (0, what orchestrators expect); Ctrl-C keeps the
     # conventional 130 through KeyboardInterrupt.
@@ -430,17 +359,9 @@ def _echo(args: argparse.Namespace) -> int:
 
 
 def _compile_options(args: argparse.Namespace) -> CompileOptions:
-    from ..frontends.options import CompileOptions
+    from ..server.reloader import compile_options
 
-    overrides, dns = _backend_options(args)
-    return CompileOptions(
-        ingress_classes=tuple(args.ingress_class),
-        allow_external_name=args.allow_external_name,
-        flavor=args.flavor,
-        backend_overrides=overrides,
-        dns_pattern=dns,
-        default_certificate=args.default_certificate,
-    )
+    return compile_options(settings_from_args(args))
 
 
 def _check(args: argparse.Namespace) -> int:

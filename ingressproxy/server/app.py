@@ -30,6 +30,7 @@ from ..testing.fakes import FakeBackends, loopback_endpoints
 from .embedded import EmbeddedServer
 from .reloader import Reloader
 from .settings import Settings
+from .stack import listener_config
 from .tls import start_https
 
 __all__ = ["create_app"]
@@ -44,8 +45,10 @@ def create_app(
     watch: bool = True,
     fake_backends: bool = False,
 ) -> Starlette:
-    """Build the app. The first load happens in the lifespan, before the first request."""
+    """Build the app. The first load happens in the lifespan, before the first request.
+    `fake_backends` starts them even when settings.fake_backends is off."""
     settings = Settings.from_env() if settings is None else settings
+    fake_backends = fake_backends or settings.fake_backends
     _ensure_logging(settings.log_level)
     holder = SnapshotHolder() if holder is None else holder
     config = ConfigState(holder, _entrypoints(settings))
@@ -92,7 +95,7 @@ def create_app(
                     holder.current, url, method, headers
                 ).to_json(),
             )
-            admin = EmbeddedServer(admin_app, settings.admin_host, settings.admin_port)
+            admin = EmbeddedServer(listener_config(admin_app, settings, "admin"))
             admin.start()
             app.state.admin_port = admin.port
             config.set_entrypoints(

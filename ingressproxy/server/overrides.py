@@ -1,6 +1,7 @@
 """Parse backend overrides (`--backend`, `--backends FILE`) and `--dns-backends` patterns.
 
-Flow: cli / Settings.from_env -> these parsers -> Settings -> CompileOptions -> BackendResolver.
+Flow: settings.resolve (flags, INGRESSPROXY_* variables) -> these parsers -> Settings ->
+CompileOptions -> BackendResolver.
 The I/O edge for backends files; everything it returns is frozen data from backends.py.
 """
 
@@ -225,21 +226,13 @@ def parse_dns_pattern(pattern: str, where: str = "--dns-backends") -> str:
     return pattern
 
 
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
-
-
 def backends_from_env(
     env: Mapping[str, str],
 ) -> tuple[tuple[BackendOverride, ...], str | None]:
-    """INGRESSPROXY_BACKENDS=FILE, INGRESSPROXY_BACKEND="KEY=URL KEY=URL" (which wins on the
-    same key) and INGRESSPROXY_DNS_BACKENDS (1/true/on for {service}, or a pattern)."""
-    file = env.get("INGRESSPROXY_BACKENDS") or None
-    specs = split_backend_list(env.get("INGRESSPROXY_BACKEND") or "")
-    overrides = overrides_from(specs, Path(file) if file else None, origin="INGRESSPROXY_BACKEND")
-    dns = env.get("INGRESSPROXY_DNS_BACKENDS") or ""
-    if not dns or dns.lower() in _FALSE:
-        return overrides, None
-    if dns.lower() in _TRUE:
-        return overrides, DEFAULT_DNS_PATTERN
-    return overrides, parse_dns_pattern(dns, "INGRESSPROXY_DNS_BACKENDS")
+    """The overrides and pattern of INGRESSPROXY_BACKENDS=FILE, INGRESSPROXY_BACKEND="KEY=URL
+    KEY=URL" (which wins on the same key) and INGRESSPROXY_DNS_BACKENDS (1/true/on for
+    {service}, or a pattern) alone, read as settings.resolve reads every variable."""
+    from .settings import NOT_GIVEN, resolve
+
+    settings = resolve({"backend": [], "backends": NOT_GIVEN, "dns_backends": NOT_GIVEN}, env)
+    return settings.backend_overrides, settings.dns_pattern

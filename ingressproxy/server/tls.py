@@ -1,8 +1,9 @@
 """The `websecure` listener: TLS terminated in-process, the certificate chosen per SNI name from
 the current snapshot's CertTable; the default certificate; the TLS settings for HTTPS upstreams.
 
-Flow: app lifespan -> start_https(...) -> EmbeddedServer(ssl=SNISelector.context) -> the same
-app as the plain listener (the proxy routes by scope["scheme"] == "https"). The I/O edge of TLS.
+Flow: app lifespan -> start_https(...) -> EmbeddedServer(stack.listener_config(..., "websecure",
+ssl=SNISelector.context)) -> the same app as the plain listener (the proxy routes by
+scope["scheme"] == "https"). The I/O edge of TLS.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from starlette.types import ASGIApp
 from ..frontends.certs import Certificate, CertificateError, CertOrigin, load_key_pair
 from ..ir.snapshot import Snapshot, SnapshotHolder
 from .embedded import EmbeddedServer
-from .guard import RequestLimits, guarded_protocol
 from .settings import HTTPS_AUTO, Settings, SettingsError
 
 __all__ = [
@@ -210,25 +210,19 @@ class HTTPSListener:
         self,
         app: ASGIApp,
         holder: SnapshotHolder,
-        host: str,
+        settings: Settings,
         port: int,
         fallback: Certificate,
-        limits: RequestLimits | None = None,
     ) -> None:
-        self.host = host
+        from .stack import listener_config  # not at import: stack -> proxy -> this module
+
+        self.host = settings.https_host
         self.selector = SNISelector(holder, fallback)
-        # As `ingressproxy serve` runs the plain listener: the proxy decides which peers to
-        # trust (and uvicorn would take the scheme from X-Forwarded-Proto), Date passes through.
-        self.server = EmbeddedServer(
-            app,
-            host,
-            port,
-            ssl=self.selector.context,
-            proxy_headers=False,
-            date_header=False,
-            # The same head limits and deadlines as the plain listener (guard.py).
-            http="auto" if limits is None else guarded_protocol(limits),
-        )
+        # The plain listener's stack (stack.py): the same protocol, head limits and deadlines;
+        # the proxy decides which peers to trust (and uvicorn would take the scheme from
+        # X-Forwarded-Proto); Date passes through.
+        config = listener_config(app, settings, "websecure", port=port, ssl=self.selector.context)
+        self.server = EmbeddedServer(config)
         self.port = self.server.port
 
     @property
@@ -262,9 +256,7 @@ def start_https(app: ASGIApp, settings: Settings, holder: SnapshotHolder) -> HTT
             )
         return None
     fallback = default_certificate(settings)
-    listener = HTTPSListener(
-        app, holder, settings.https_host, port, fallback, RequestLimits.from_settings(settings)
-    )
+    listener = HTTPSListener(app, holder, settings, port, fallback)
     listener.start()
     origin = {
         CertOrigin.GENERATED: "self-signed, generated at start",

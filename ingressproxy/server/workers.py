@@ -1,9 +1,10 @@
 """`serve --workers N`: N proxy processes sharing one listening socket, each watching the folder.
 
 Flow: cli -> run_workers(argv) binds the HTTP socket, starts N `ingressproxy serve ... --worker-fd
-FD` children (the same flags, so every setting reaches each worker exactly as given) and
-supervises them; each child serves the inherited socket with its own event loop, snapshot and
-reloader. The kernel spreads connections over the processes accepting on the socket.
+FD` children (the same flags and INGRESSPROXY_* variables, so every setting reaches each worker
+exactly as given) and supervises them; each child serves the inherited socket with its own event
+loop, snapshot and reloader. The kernel spreads connections over the processes accepting on the
+socket.
 
 Only the first worker runs the admin listener, the HTTPS listener and --fake-backends (one
 process can own a port): its metrics count that worker's requests only.
@@ -19,10 +20,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import FrameType
 
-__all__ = ["bind_listener", "run_workers", "worker_argv"]
+from .settings import env_name
+
+__all__ = ["bind_listener", "run_workers", "worker_argv", "worker_env"]
 
 log = logging.getLogger("ingressproxy.workers")
 
@@ -59,6 +62,14 @@ def worker_argv(argv: Sequence[str], fd: int, first: bool) -> list[str]:
     return args
 
 
+def worker_env(env: Mapping[str, str], first: bool) -> dict[str, str]:
+    """The environment of one worker: ours, but workers after the first leave the fake
+    backends to the first whether a flag (worker_argv) or a variable asked for them."""
+    if first:
+        return dict(env)
+    return {k: v for k, v in env.items() if k != env_name("--fake-backends")}
+
+
 def run_workers(
     argv: Sequence[str], host: str, port: int, workers: int, graceful_timeout: float = 0.0
 ) -> int:
@@ -87,7 +98,10 @@ def run_workers(
         # A session of its own: a terminal's Ctrl-C reaches the supervisor only, which passes
         # it on once (uvicorn takes a second SIGINT as "exit now, do not drain").
         return subprocess.Popen(
-            worker_argv(argv, fd, i == 0), pass_fds=(fd,), start_new_session=True
+            worker_argv(argv, fd, i == 0),
+            env=worker_env(os.environ, i == 0),
+            pass_fds=(fd,),
+            start_new_session=True,
         )
 
     signal.signal(signal.SIGTERM, on_stop)

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from ..ir.model import Backend, Endpoint
 from ..ir.table import RouteTable
-from ..server.embedded import EmbeddedServer
+from ..server.embedded import EmbeddedServer, embedded_config
 from .echo import create_echo_app
 
 __all__ = ["FakeBackends", "loopback_endpoints"]
@@ -52,7 +52,7 @@ class FakeBackends:
             pod = f"{backend.service}-{index}"
             app = create_echo_app(backend.service, pod=pod, namespace=backend.namespace)
             try:
-                server = EmbeddedServer(app, ep.address, ep.port)
+                server = EmbeddedServer(embedded_config(app, ep.address, ep.port))
             except OSError as exc:
                 log.warning("fake backend %s for %s not started: %s", ep, backend.key, exc)
                 continue

@@ -1,7 +1,8 @@
 """Test support: a real uvicorn server in a thread on a socket bound to 127.0.0.1:0 first.
 
 Used by our own tests (proxy, echo, end to end) and meant for users' tests: binding before the
-server starts means no port races, and every wait is bounded and event-driven.
+server starts means no port races, and every wait is bounded and event-driven. Given Settings,
+the server is the one `ingressproxy serve` runs (server/stack.py); start_proxy always is.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from starlette.types import ASGIApp
 from ..ir.snapshot import Snapshot, SnapshotHolder
 from ..manifests.model import Diagnostic
 from ..server.settings import Settings
+from ..server.stack import ProxyServer, draining_of, listener_config
 
 if TYPE_CHECKING:
     from ..cli.explain import Explanation
@@ -47,12 +49,13 @@ __all__ = [
 ]
 
 
-class _Server(uvicorn.Server):
-    """uvicorn.Server that reports startup through an Event and leaves signals alone (only
-    the main thread may install handlers, and a test run's Ctrl-C belongs to pytest)."""
+class _Server(ProxyServer):
+    """The server `serve` runs (it sets the proxy app's `draining` as shutdown begins), but it
+    reports startup through an Event and leaves signals alone (only the main thread may
+    install handlers, and a test run's Ctrl-C belongs to pytest)."""
 
     def __init__(self, config: uvicorn.Config, started: threading.Event) -> None:
-        super().__init__(config)
+        super().__init__(config, draining_of(config.app))
         self._started_event = started
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -71,7 +74,12 @@ class ServerThread:
 
     `start()` binds 127.0.0.1:0, starts the thread and returns once uvicorn is serving;
     `stop()` asks it to exit and joins. `port` and `url` are valid after `start()`.
-    Extra keyword arguments go to uvicorn.Config (e.g. `http="h11"` or `"httptools"`).
+
+    `settings`: serve `app` as `ingressproxy serve` does for them, the `web` listener of
+    stack.listener_config (the guarded protocol with their limits, the headers uvicorn may
+    add or trust, their graceful period; `parser="h11"` puts h11 under the guard); without,
+    uvicorn's defaults. Extra keyword arguments go to uvicorn.Config either way (e.g.
+    `http="h11"` or `"httptools"`, uvicorn's own protocols).
     """
 
     def __init__(
@@ -79,21 +87,27 @@ class ServerThread:
         app: ASGIApp,
         *,
         host: str = "127.0.0.1",
+        settings: Settings | None = None,
         startup_timeout: float = 10.0,
         shutdown_timeout: float = 10.0,
         **uvicorn_kwargs: Any,
     ) -> None:
         uvicorn_kwargs.setdefault("log_level", "warning")
-        uvicorn_kwargs.setdefault("access_log", False)
         # None: do not reconfigure logging (pytest's capture keeps working).
         uvicorn_kwargs.setdefault("log_config", None)
-        uvicorn_kwargs.setdefault("timeout_graceful_shutdown", shutdown_timeout / 2)
+        if settings is None:
+            uvicorn_kwargs.setdefault("access_log", False)
+            uvicorn_kwargs.setdefault("timeout_graceful_shutdown", shutdown_timeout / 2)
+            self.config = uvicorn.Config(app, **uvicorn_kwargs)
+        else:
+            self.config = listener_config(app, settings, "web", **uvicorn_kwargs)
+            # stop() waits out the graceful period `serve` would give in-flight requests.
+            shutdown_timeout = max(shutdown_timeout, settings.graceful_timeout + 5.0)
         self.host = host
         self.port = 0
         self._startup_timeout = startup_timeout
         self._shutdown_timeout = shutdown_timeout
         self._started = threading.Event()
-        self.config = uvicorn.Config(app, **uvicorn_kwargs)
         self.server = _Server(self.config, self._started)
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
@@ -150,12 +164,15 @@ class ServerThread:
 
 
 @contextlib.contextmanager
-def serve_in_thread(app: ASGIApp, **uvicorn_kwargs: Any) -> Iterator[ServerThread]:
-    """Serve `app` on 127.0.0.1:<free port> for the duration of the block.
+def serve_in_thread(
+    app: ASGIApp, *, settings: Settings | None = None, **uvicorn_kwargs: Any
+) -> Iterator[ServerThread]:
+    """Serve `app` on 127.0.0.1:<free port> for the duration of the block; with `settings`,
+    as `ingressproxy serve` serves it (ServerThread).
 
     Yields the running ServerThread: `.url` (`http://127.0.0.1:PORT`), `.port`, `.server`.
     """
-    server = ServerThread(app, **uvicorn_kwargs)
+    server = ServerThread(app, settings=settings, **uvicorn_kwargs)
     server.start()
     try:
         yield server
@@ -317,12 +334,10 @@ def start_proxy(
         )
         settings.setdefault("admin_port", 0 if admin else None)
         settings.setdefault("dns_pattern", dns)
-        proxy_app = create_app(Settings(manifests=root, **settings), watch=watch)
-        # As `ingressproxy serve` runs uvicorn: the proxy decides which peers to trust, and
-        # Date and Server come from the upstream.
-        server = stack.enter_context(
-            serve_in_thread(proxy_app, proxy_headers=False, server_header=False, date_header=False)
-        )
+        resolved = Settings(manifests=root, **settings)
+        proxy_app = create_app(resolved, watch=watch)
+        # The server `ingressproxy serve` runs for these settings (server/stack.py).
+        server = stack.enter_context(serve_in_thread(proxy_app, settings=resolved))
         proxy = Proxy(proxy_app, server, MappingProxyType(fakes))
         stack.callback(proxy.close)
         yield proxy
