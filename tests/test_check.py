@@ -186,7 +186,7 @@ def test_compare_needs_two_flavors(
     with pytest.raises(SystemExit):
         main(["check", "clean", "--compare", "nginx,apache"])
     err = capsys.readouterr().err
-    assert "'apache' is not a flavor (choose one of: spec, nginx, traefik)" in err
+    assert "'apache' is not a flavor (choose one of: spec, nginx, traefik, auto)" in err
 
 
 def test_check_runs_as_a_process_without_network(tmp_path: Path) -> None:

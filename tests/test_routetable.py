@@ -11,7 +11,7 @@ import random
 import pytest
 
 from ingressproxy.frontends.options import CompileOptions
-from ingressproxy.frontends.semantics import Flavor
+from ingressproxy.frontends.semantics import DIALECTS
 from ingressproxy.frontends.spec.compiler import compile_manifests
 from ingressproxy.ir.table import HostMatch, RouteTable, normalize_host
 from ingressproxy.manifests.model import (
@@ -292,7 +292,7 @@ def test_route_is_what_match_finds(host: str, path: str) -> None:
 # --------------------------------------------------------------------------- IR vs table
 
 
-@pytest.mark.parametrize("flavor", list(Flavor))
+@pytest.mark.parametrize("flavor", DIALECTS)
 def test_the_table_only_ever_picks_a_router_whose_own_match_accepts_the_path(
     flavor: Flavor,
 ) -> None:

@@ -147,6 +147,10 @@ class Explanation:
         if route is not None:
             what = "the defaultBackend" if route.path is None else _rule_name(route)
             lines.append(f"decision: {what} ({_where(route)})")
+            why = f" ({route.dialect_reason})" if route.dialect_reason else ""
+            lines.append(f"dialect: {route.dialect}{why}")
+            if route.filters:
+                lines.append("filters: " + ", ".join(type(f).__name__ for f in route.filters))
             backend = route.backend
             if backend.members:
                 lines.append(f"backend: {backend.key} (in turn)")
@@ -524,4 +528,11 @@ def _status(route: Router | None, host: str, path: str, any_host_rules: bool) ->
 
 
 def _dump_rule(route: Router) -> dict[str, object]:
-    return {**dump_route(route), "matcher": str(route.how), "priority": route.priority}
+    return {
+        **dump_route(route),
+        "matcher": str(route.how),
+        "priority": route.priority,
+        "dialect": route.dialect,
+        "dialectReason": route.dialect_reason or None,
+        "filters": [type(f).__name__ for f in route.filters],
+    }

@@ -45,6 +45,8 @@ class IngressPolicy:
     scheme: str | None = None
     # ingress-nginx's rewrite-target / use-regex / x-forwarded-prefix (nginx dialect only).
     rewrite: Rewrite | None = None
+    # Why the Ingress got its dialect (frontends.dialects), shown by explain and the admin API.
+    dialect_reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)

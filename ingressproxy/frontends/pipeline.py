@@ -15,17 +15,18 @@ from types import MappingProxyType
 
 from ..ir.filters import Filter
 from ..ir.model import ALL_ENTRYPOINTS, EntryPoint
-from ..ir.table import EntryPoints
-from ..manifests.model import Diagnostic, Ingress, Manifests, ObjectRef
+from ..ir.table import EntryPoints, merge_tables
+from ..manifests.model import Diagnostic, Ingress, Manifests, ObjectRef, Severity
 from .certs import CertTable
+from .dialects import choose_dialects
 from .nginx.annotations import BACKEND_PROTOCOL, annotation_diagnostic
 from .nginx.protocol import backend_protocol_problem, backend_scheme
 from .nginx.redirects import ssl_redirects
 from .nginx.rewrite import ignored_outside_nginx, rewrite_of
 from .options import CompileOptions, CompileResult, IngressPolicy
-from .semantics import Flavor
+from .semantics import DIALECTS, Flavor
 from .spec.classes import select_ingresses
-from .spec.compiler import compile_manifests, semantics_of
+from .spec.compiler import AgeKey, age_key, compile_manifests, semantics_of
 from .traefik.entrypoints import entrypoints
 
 __all__ = ["compile_routes", "ingress_policies", "regex_hosts"]
@@ -36,6 +37,7 @@ def ingress_policies(
     options: CompileOptions,
     tls_hosts: frozenset[str],
     diags: list[Diagnostic],
+    reasons: Mapping[ObjectRef, str] | None = None,
 ) -> dict[ObjectRef, IngressPolicy]:
     """Each served Ingress's annotations, read by the dialect that owns them: Traefik's
     router.entrypoints, ingress-nginx's ssl-redirect / force-ssl-redirect (as filters) and
@@ -63,6 +65,7 @@ def ingress_policies(
             scheme=backend_scheme(ing.meta.annotations),
             # rewrite-target and use-regex change matching itself: only the nginx dialect.
             rewrite=rewrite_of(ing, diags.append) if sem.flavor is Flavor.NGINX else None,
+            dialect_reason=(reasons or {}).get(ing.ref, f"--flavor {sem.flavor}"),
         )
         if sem.flavor is not Flavor.NGINX:
             ignored_outside_nginx(ing, str(sem.flavor), diags.append)
@@ -89,10 +92,120 @@ def compile_routes(
     manifests: Manifests, options: CompileOptions, certs: CertTable
 ) -> tuple[CompileResult, EntryPoints]:
     """Compile the `web` table (and the `websecure` one when some Ingress names only one entry
-    point). The result's diagnostics cover both compiles, once each."""
+    point), each Ingress in its dialect. The result's diagnostics cover every compile once."""
+    choices = choose_dialects(manifests, options.flavor)
+    groups: dict[Flavor, list[Ingress]] = {}
+    for ing in manifests.ingresses:
+        groups.setdefault(choices[id(ing)].dialect, []).append(ing)
+    reasons = {ing.ref: choices[id(ing)].reason for ing in manifests.ingresses}
+    if len(groups) <= 1:
+        dialect = next(
+            iter(groups), Flavor.SPEC if options.flavor is Flavor.AUTO else options.flavor
+        )
+        return _compile_dialect(manifests, replace(options, flavor=dialect), certs, reasons)
+    return _compile_mixed(manifests, options, certs, groups, reasons)
+
+
+def _compile_mixed(
+    manifests: Manifests,
+    options: CompileOptions,
+    certs: CertTable,
+    groups: Mapping[Flavor, list[Ingress]],
+    reasons: Mapping[ObjectRef, str],
+) -> tuple[CompileResult, EntryPoints]:
+    """Each dialect's Ingresses compiled apart, then one table per entry point: a host named
+    by several dialects goes to the dialect of its oldest Ingress (in a cluster, two
+    controllers would both claim it and DNS would pick one), the others are told so."""
+    diags: list[Diagnostic] = []
+    parts: list[tuple[Flavor, list[Ingress], CompileResult, EntryPoints]] = []
+    for dialect in sorted(groups, key=DIALECTS.index):
+        ings = groups[dialect]
+        part = replace(manifests, ingresses=tuple(ings))
+        result, eps = _compile_dialect(part, replace(options, flavor=dialect), certs, reasons)
+        parts.append((dialect, ings, result, eps))
+        diags.extend(result.diagnostics)
+    ranks: list[dict[str | None, AgeKey]] = []
+    for _, ings, _, _ in parts:
+        oldest: dict[str | None, AgeKey] = {}
+        for ing in ings:
+            age = age_key(ing)
+            for rule in ing.rules:
+                if rule.host not in oldest or age < oldest[rule.host]:
+                    oldest[rule.host] = age
+        ranks.append(oldest)
+    # The rules-less defaultBackend: the oldest Ingress's, whatever its dialect.
+    defaults = [
+        (age_key(ing), result.table.default)
+        for (_, ings, result, _) in parts
+        for ing in ings
+        if result.table.default is not None and result.table.default.ingress == ing.ref
+    ]
+    default = min(defaults, key=lambda d: d[0])[1] if defaults else None
+    web, lost = merge_tables(
+        [(r.table, rk) for (_, _, r, _), rk in zip(parts, ranks, strict=True)], default
+    )
+    secure = None
+    if any(eps.websecure is not None for *_, eps in parts):
+        secure, _ = merge_tables(
+            [
+                (eps.table(r.table, True), rk)
+                for (_, _, r, eps), rk in zip(parts, ranks, strict=True)
+            ],
+            default,
+        )
+    for loser, host, winner in lost:
+        diags.extend(_dialect_conflict(parts[loser][0], parts[loser][1], host, parts[winner]))
+    routes = sum(1 for _ in web.routes())
+    if secure is not None:
+        on_web = {id(r) for r in web.routes()}
+        routes += sum(1 for r in secure.routes() if id(r) not in on_web)
+    ordered = tuple(sorted(dict.fromkeys(diags), key=Diagnostic.sort_key))
+    return CompileResult(web, ordered, routes), EntryPoints(secure)
+
+
+def _dialect_conflict(
+    dialect: Flavor,
+    ings: list[Ingress],
+    host: str | None,
+    winner: tuple[Flavor, list[Ingress], CompileResult, EntryPoints],
+) -> list[Diagnostic]:
+    named = [i for i in winner[1] if any(r.host == host for r in i.rules)]
+    oldest = min(named, key=age_key).ref if named else None
+    what = f'host "{host}"' if host is not None else "rules without a host (any host)"
+    out: list[Diagnostic] = []
+    for ing in ings:
+        for rule in ing.rules:
+            if rule.host != host:
+                continue
+            where = f"{rule.field}.host" if host is not None else rule.field
+            msg = (
+                f"{what} is also served in dialect {winner[0]} by {oldest}, an older Ingress: one"
+                f" folder serves a host in one dialect, so this Ingress's rules for it (dialect"
+                f" {dialect}) are ignored"
+            )
+            out.append(
+                Diagnostic(
+                    Severity.WARNING,
+                    "dialect-conflict",
+                    msg,
+                    ing.meta.source_of(where),
+                    ing.ref,
+                    where,
+                )
+            )
+    return out
+
+
+def _compile_dialect(
+    manifests: Manifests,
+    options: CompileOptions,
+    certs: CertTable,
+    reasons: Mapping[ObjectRef, str],
+) -> tuple[CompileResult, EntryPoints]:
+    """Every Ingress of `manifests` in the one dialect `options` name."""
     diags: list[Diagnostic] = []
     served = select_ingresses(manifests, options, [])  # the engine reports exclusions
-    policies = ingress_policies(served, options, certs.tls_hosts, diags)
+    policies = ingress_policies(served, options, certs.tls_hosts, diags, reasons)
     regex = regex_hosts(served, policies)
     entry: Mapping[ObjectRef, frozenset[EntryPoint]] = {
         ref: p.entrypoints for ref, p in policies.items()

@@ -13,13 +13,19 @@ from enum import StrEnum
 from ..ir.model import Matcher
 from ..ir.table import Ordering
 
-__all__ = ["Flavor", "Semantics", "parse_flavor"]
+__all__ = ["DIALECTS", "Flavor", "Semantics", "parse_flavor"]
 
 
 class Flavor(StrEnum):
     SPEC = "spec"
     NGINX = "nginx"
     TRAEFIK = "traefik"
+    # Each Ingress in the dialect of the controller that would serve it (frontends.dialects).
+    AUTO = "auto"
+
+
+# The dialects themselves: every flavor but AUTO, which picks one of them per Ingress.
+DIALECTS: tuple[Flavor, ...] = (Flavor.SPEC, Flavor.NGINX, Flavor.TRAEFIK)
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,6 +50,7 @@ def dump_router(router: Router) -> dict[str, object]:
     return {
         "origin": f"{router.ingress} {router.field} ({router.source})",
         "dialect": router.dialect,
+        "dialect_reason": router.dialect_reason,
         "entrypoints": sorted(str(e) for e in router.entrypoints),
         "match": {
             "host": router.host,

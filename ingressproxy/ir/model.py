@@ -134,6 +134,7 @@ class Router:
     filters: tuple[Filter, ...] = ()
     entrypoints: frozenset[EntryPoint] = ALL_ENTRYPOINTS
     dialect: str = "spec"  # the front-end that compiled it
+    dialect_reason: str = ""  # why its object got that dialect (its class, its annotations)
 
     @property
     def is_default_backend(self) -> bool:

@@ -8,10 +8,11 @@ semantics are element-wise).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
+from typing import Any
 
 from .model import Matcher, Router, prefix_key
 
@@ -23,6 +24,7 @@ __all__ = [
     "Ordering",
     "RouteTable",
     "build_table",
+    "merge_tables",
     "nginx_location_rank",
     "normalize_host",
     "prefix_key",
@@ -60,6 +62,9 @@ class HostTable:
     # anything else: ingress-nginx makes every location of a host a regex once one Ingress
     # of the host uses use-regex or rewrite-target.
     regex: tuple[Router, ...] = ()
+    # The host is one matcher of each router's rule (Traefik): when this is the most specific
+    # table for a request, every applicable table of the same kind competes by priority.
+    fallthrough: bool = False
     # Path rules left out of matching because their Service is unusable (flavor traefik skips
     # them, as Traefik does); kept only so that tools can say why a request got 404.
     skipped: tuple[Router, ...] = ()
@@ -259,9 +264,17 @@ class RouteTable:
         return self.default if route is None else route
 
     def _match_any_table(self, host: str, path: str) -> Match:
+        tables = self.host_tables(host)
+        if tables and not tables[0][0].fallthrough:
+            # The most specific table is of a dialect that chooses the host first (a folder
+            # of several dialects): that table alone, as without fall-through.
+            table, how, key = tables[0]
+            return Match(self._route_in(table, path), how, key)
         best: Router | None = None
         how, key = HostMatch.NONE, None
-        for table, table_how, table_key in self.host_tables(host):
+        for table, table_how, table_key in tables:
+            if not table.fallthrough:
+                continue  # another dialect's host: not one of the competing routers
             route = table.match_path(path)
             # On equal priority the more specific host table (found first) keeps it.
             if route is not None and (best is None or route.priority > best.priority):
@@ -322,6 +335,7 @@ def build_table(
             strings=_frozen(strings.get(host, {})),
             ordering=ordering,
             regex=tuple(regexes.get(host, ())),
+            fallthrough=fallthrough,
             skipped=tuple(skipped.get(host, ())),
         )
     exact_hosts = {h: t for h, t in tables.items() if h is not None and not h.startswith("*.")}
@@ -346,3 +360,42 @@ class EntryPoints:
 
     def table(self, web: RouteTable, secure: bool) -> RouteTable:
         return self.websecure if secure and self.websecure is not None else web
+
+
+def merge_tables(
+    parts: Sequence[tuple[RouteTable, Mapping[HostKey, Any]]],
+    default: Router | None,
+) -> tuple[RouteTable, list[tuple[int, HostKey, int]]]:
+    """One table from tables of several dialects. `parts` pairs each table with the rank of
+    each of its hosts (lower wins: the age of the oldest Ingress naming the host); a host in
+    several tables goes to the lowest rank. Returns the table and (loser part, host, winner
+    part) for every host a part lost, so the front-end can say so."""
+    won: dict[HostKey, tuple[Any, int, HostTable]] = {}
+    lost: list[tuple[int, HostKey, int]] = []
+    for index, (table, ranks) in enumerate(parts):
+        own: list[tuple[HostKey, HostTable]] = [(h, ht) for h, ht in table.exact_hosts.items()]
+        own += [("*." + s, ht) for s, ht in table.wildcard_hosts.items()]
+        if table.any_host is not None:
+            own.append((None, table.any_host))
+        for host, ht in own:
+            rank = ranks[host]
+            held = won.get(host)
+            if held is None or rank < held[0]:
+                if held is not None:
+                    lost.append((held[1], host, index))
+                won[host] = (rank, index, ht)
+            else:
+                lost.append((index, host, held[1]))
+    exact = {h: v[2] for h, v in won.items() if h is not None and not h.startswith("*.")}
+    wildcards = {h[2:]: v[2] for h, v in won.items() if h is not None and h.startswith("*.")}
+    any_host = won[None][2] if None in won else None
+    merged = RouteTable(
+        exact_hosts=MappingProxyType(dict(sorted(exact.items()))),
+        wildcard_hosts=MappingProxyType(dict(sorted(wildcards.items()))),
+        any_host=any_host,
+        default=default,
+        flavor="auto",
+        fallthrough=any(v[2].fallthrough for v in won.values())
+        or any(t.fallthrough for t, _ in parts),
+    )
+    return merged, lost

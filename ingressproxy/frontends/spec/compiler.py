@@ -41,13 +41,16 @@ from ..traefik.rules import rule_priority, rule_text
 from .classes import select_ingresses
 from .lint import annotation_warnings, shadowed, shared_host_warnings
 
-__all__ = ["AgeKey", "compile_manifests", "semantics_of"]
+__all__ = ["AgeKey", "age_key", "compile_manifests", "semantics_of"]
 
 
 def semantics_of(options: CompileOptions) -> Semantics:
     """The Semantics row of the dialect `options` ask for (from its own package)."""
     from ..dialects import SEMANTICS  # the dialect packages import this engine
 
+    if options.flavor not in SEMANTICS:
+        # AUTO picks a dialect per Ingress: frontends.pipeline.compile_routes does that.
+        raise ValueError(f"the Ingress engine compiles one dialect, not {options.flavor}")
     return SEMANTICS[options.flavor]
 
 
@@ -124,7 +127,7 @@ class _NameOrder:
 AgeKey = tuple[bool, datetime, _NameOrder, Source]
 
 
-def _age_key(ing: Ingress, descending: bool = False) -> AgeKey:
+def age_key(ing: Ingress, descending: bool = False) -> AgeKey:
     """Oldest first, as ingress-nginx orders Ingresses; no timestamp sorts last; then
     namespace/name, then where it was written (only for duplicates of one object)."""
     ts = ing.meta.creation_timestamp
@@ -162,7 +165,7 @@ class _Context:
     regex_hosts: frozenset[str | None] = frozenset()
 
     def age(self, ing: Ingress) -> AgeKey:
-        return _age_key(ing, self.sem.names_descending)
+        return age_key(ing, self.sem.names_descending)
 
     def policy(self, ing: Ingress) -> IngressPolicy:
         return self.policies.get(ing.ref, _NO_POLICY)
@@ -267,6 +270,7 @@ def _collect(ing: Ingress, ctx: _Context, out: _Collected) -> None:
                 filters=policy.filters.get(rule.host, ()),
                 entrypoints=policy.entrypoints,
                 dialect=dialect,
+                dialect_reason=policy.dialect_reason,
             )
             if sem.skip_unusable_backends and _unusable(backend):
                 out.skipped[rule.host].append(route)
@@ -308,6 +312,7 @@ def _collect(ing: Ingress, ctx: _Context, out: _Collected) -> None:
             filters=policy.filters.get(None, ()),
             entrypoints=policy.entrypoints,
             dialect=dialect,
+            dialect_reason=policy.dialect_reason,
         )
         out.defaults.append(_Candidate(route, ing, 0))
         return
@@ -325,6 +330,7 @@ def _collect(ing: Ingress, ctx: _Context, out: _Collected) -> None:
             filters=policy.filters.get(host, ()),
             entrypoints=policy.entrypoints,
             dialect=dialect,
+            dialect_reason=policy.dialect_reason,
         )
         out.host_defaults[host].append(_Candidate(route, ing, 0))
 
@@ -358,6 +364,7 @@ def _regex_candidate(
         filters=policy.filters.get(host, ()),
         entrypoints=policy.entrypoints,
         dialect=str(ctx.sem.flavor),
+        dialect_reason=policy.dialect_reason,
     )
 
 
