@@ -11,7 +11,7 @@ import random
 import pytest
 
 from ingressproxy.frontends.options import CompileOptions
-from ingressproxy.frontends.semantics import DIALECTS
+from ingressproxy.frontends.semantics import DIALECTS, Flavor
 from ingressproxy.frontends.spec.compiler import compile_manifests
 from ingressproxy.ir.table import HostMatch, RouteTable, normalize_host
 from ingressproxy.manifests.model import (
