@@ -1,12 +1,15 @@
 """server/stack.py: `serve`, its HTTPS listener, testing.start_proxy and the pytest plugin run
-one server stack. Proved on what runs (the protocol class serving a client's connection, the
-bytes a request only the guard refuses gets back), not on which function was called."""
+one server stack, whose protocol the uvicorn factory can load too. Proved on what runs (the
+protocol class serving a client's connection, the bytes a request only the guard refuses gets
+back), not on which function was called."""
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +18,7 @@ import uvicorn
 
 from ingressproxy.cli.main import main
 from ingressproxy.server.guard import GuardedHttpToolsProtocol, RequestLimits
-from ingressproxy.server.settings import Settings
+from ingressproxy.server.settings import Settings, env_name
 from ingressproxy.server.stack import ProxyServer, listener_config
 from ingressproxy.testing.server import LoggedProcess, start_proxy
 
@@ -127,6 +130,10 @@ REFUSED = [
 ]
 
 
+def listening(proc: LoggedProcess) -> int:
+    return int(proc.expect(r"Uvicorn running on http://127\.0\.0\.1:(\d+)").group(1))
+
+
 @pytest.fixture(scope="module")
 def serve_port() -> Iterator[int]:
     proc = LoggedProcess(
@@ -135,9 +142,35 @@ def serve_port() -> Iterator[int]:
         wait=WAIT,
     )  # fmt: skip
     try:
-        yield int(proc.expect(r"Uvicorn running on http://127\.0\.0\.1:(\d+)").group(1))
+        yield listening(proc)
     finally:
         assert proc.stop() == 0, "\n".join(proc.drain())
+
+
+@pytest.fixture(scope="module")
+def factory_port() -> Iterator[int]:
+    """The uvicorn factory with the protocol of ingressproxy.app (docs/cli.md), the same
+    limits given as variables."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INGRESSPROXY_")}
+    env.update(
+        PYTHONUNBUFFERED="1",
+        INGRESSPROXY_MANIFESTS=str(EXAMPLE),
+        INGRESSPROXY_ADMIN_PORT="off",
+        INGRESSPROXY_HTTPS_PORT="off",
+        INGRESSPROXY_ACCESS_LOG="off",
+        **{env_name(flag): value for flag, value in zip(FLAGS[::2], FLAGS[1::2], strict=True)},
+    )
+    proc = LoggedProcess(
+        argv=[sys.executable, "-m", "uvicorn", "--factory", "ingressproxy.app:create_app",
+              "--http", "ingressproxy.app:http_protocol", "--port", "0",
+              "--no-proxy-headers", "--no-server-header", "--no-date-header"],
+        env=env,
+        wait=WAIT,
+    )  # fmt: skip
+    try:
+        yield listening(proc)
+    finally:
+        proc.stop()
 
 
 def exchange(port: int, request: bytes) -> bytes:
@@ -152,9 +185,10 @@ def exchange(port: int, request: bytes) -> bytes:
 
 @pytest.mark.parametrize(("request_bytes", "status"), REFUSED)
 def test_a_request_only_the_guard_refuses_gets_the_same_bytes(
-    serve_port: int, request_bytes: bytes, status: int
+    serve_port: int, factory_port: int, request_bytes: bytes, status: int
 ) -> None:
     from_serve = exchange(serve_port, request_bytes)
     assert from_serve.startswith(b"HTTP/1.1 %d " % status), from_serve
     with start_proxy(EXAMPLE, admin=False, https_port=None, **LIMITS) as proxy:
         assert exchange(proxy.port, request_bytes) == from_serve
+    assert exchange(factory_port, request_bytes) == from_serve

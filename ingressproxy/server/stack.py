@@ -28,6 +28,7 @@ __all__ = [
     "ProxyServer",
     "draining_of",
     "listener_config",
+    "proxy_protocol",
     "proxy_server",
 ]
 
@@ -69,7 +70,7 @@ def listener_config(
             **PROXY_UVICORN_OPTIONS,
             "access_log": False,  # ours is observe/accesslog.py (--access-log)
             # Head limits and deadlines, and framing rules both parsers agree on (guard.py).
-            "http": guarded_protocol(RequestLimits.from_settings(settings), parser),
+            "http": proxy_protocol(settings, parser),
         }
         if listener == "web":
             options.update(
@@ -93,6 +94,15 @@ def listener_config(
         config.load()
         config.ssl = ssl
     return config
+
+
+def proxy_protocol(
+    settings: Settings, parser: Literal["auto", "h11", "httptools"] = "auto"
+) -> type[asyncio.Protocol]:
+    """The protocol class of the `web` and `websecure` listeners: the request guard with the
+    settings' head limits and deadlines (guard.py), over `parser`. Also what
+    `uvicorn --http ingressproxy.app:http_protocol` loads under the factory."""
+    return guarded_protocol(RequestLimits.from_settings(settings), parser)
 
 
 class ProxyServer(uvicorn.Server):
