@@ -87,6 +87,10 @@ def test_dashboard_shows_and_follows_the_config(
     for path in ("/labeling", "/search", "/text-extraction"):
         expect(page.locator("#routers td.path", has_text=path)).to_have_count(1)
     expect(page.locator("#routers td.host", has_text="api.imagemanager.io")).to_have_count(3)
+    # Each router's dialect, with why it got it as the cell's title (issue 16).
+    dialect = page.locator("#routers td.dialect").first
+    expect(dialect).to_have_text("spec")
+    expect(dialect).to_have_attribute("title", "--flavor spec")
     expect(page.locator("#routers .pill.enabled")).to_have_count(3)
     # Three Services with three ready Pods each, as in the blog's Traefik dashboard.
     expect(page.locator(".service")).to_have_count(3)

@@ -22,7 +22,7 @@ from typing import cast
 from ..frontends.backends import BackendResolver
 from ..frontends.traefik.rules import rule_text
 from ..ir.dump import dump_diagnostic, dump_table
-from ..ir.model import Backend
+from ..ir.model import Backend, Router
 from ..ir.snapshot import Snapshot, SnapshotHolder
 from ..manifests.lastgood import KObject
 from ..manifests.model import (
@@ -190,6 +190,8 @@ class _Router:
     diagnostics: list[Diagnostic]
     rule: str
     service: str | None = None
+    # From the IR for routers in the table; None for those that are not.
+    router: Router | None = None
 
     def to_json(self) -> Json:
         errors = [d.message for d in self.diagnostics if d.severity is Severity.ERROR]
@@ -215,8 +217,13 @@ class _Router:
         return {
             "name": self.name,
             "provider": PROVIDER,
-            "entryPoints": ["web"],
+            "entryPoints": (
+                sorted(str(e) for e in self.router.entrypoints) if self.router else ["web"]
+            ),
             "rule": self.rule,
+            "dialect": self.router.dialect if self.router else None,
+            "dialectReason": (self.router.dialect_reason or None) if self.router else None,
+            "filters": [type(f).__name__ for f in self.router.filters] if self.router else [],
             "host": self.host,
             "path": self.path,
             "pathType": self.path_type,
@@ -256,6 +263,7 @@ def _table_routers(snapshot: Snapshot, names: RouteNames, diags: DiagsByObject) 
                 path_type=None if route.path_type is None else str(route.path_type),
                 backend=route.backend,
                 rule=route.rule,
+                router=route,
                 in_table=True,
                 diagnostics=[
                     d

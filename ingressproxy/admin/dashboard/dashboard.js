@@ -71,7 +71,7 @@ function renderRouters(query) {
   const body = document.querySelector("#routers tbody");
   const rows = [];
   for (const r of state.routers) {
-    if (!matches(query, r.name, r.host, r.path, r.service, r.backend, r.ingress, r.source, r.status)) continue;
+    if (!matches(query, r.name, r.host, r.path, r.service, r.backend, r.ingress, r.source, r.status, r.dialect)) continue;
     const reasons = [
       ...r.error.map((m) => el("span", { class: "why", text: m })),
       ...r.warnings.map((m) => el("span", { class: "why warn", text: m })),
@@ -86,6 +86,8 @@ function renderRouters(query) {
         r.path !== null ? el("span", { class: "what", text: r.path }) : el("span", { class: "muted", text: "(default backend)" }),
         ...reasons),
       el("td", { text: r.pathType ?? "" }),
+      el("td", { class: "dialect", title: r.dialectReason ?? "", text: r.dialect ?? "" },
+        ...(r.filters ?? []).map((f) => el("span", { class: "why", text: f }))),
       el("td", {}, service),
       el("td", { class: "mono", text: r.ingress }),
       el("td", { class: "mono" }, source(r.source, r.field))));
