@@ -198,3 +198,18 @@ def test_factory_proxy_follows_edits(
     assert holder.wait_for_generation(generation + 1, timeout=20), "no reload after the edit"
     assert proxy.get("/search", host=HOST).status_code == 404
     assert proxy.get("/find", host=HOST).json()["service"] == "image-search"
+
+
+@pytest.mark.ingressproxy(manifests=EXAMPLES / "imagemanager", fake="*", max_headers=6)
+def test_the_fixture_runs_the_server_serve_runs(ingressproxy: Proxy) -> None:
+    """The request guard `serve` puts in front, with the marker's limits: httpx sends five
+    header fields, and a seventh is refused before the proxy sees the request
+    (tests/test_stack.py compares more)."""
+    from ingressproxy.server.guard import GuardedHttpToolsProtocol
+    from ingressproxy.server.stack import ProxyServer
+
+    assert isinstance(ingressproxy.server.server, ProxyServer)
+    assert issubclass(ingressproxy.server.config.http, GuardedHttpToolsProtocol)  # type: ignore[arg-type]
+    assert ingressproxy.get("/search", host=HOST, headers={"A": "1"}).status_code == 200
+    refused = ingressproxy.get("/search", host=HOST, headers={"A": "1", "B": "2"})
+    assert refused.status_code == 431

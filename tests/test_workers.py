@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ingressproxy.server.workers import worker_argv
+from ingressproxy.cli.main import build_parser, settings_from_args
+from ingressproxy.server.workers import worker_argv, worker_env
 from ingressproxy.testing.server import LoggedProcess
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -108,6 +109,28 @@ def test_worker_command_lines_keep_the_users_flags_and_leave_ports_to_the_first(
     assert "--fake-backends" in first and "--fake-backends" not in other
     # argparse keeps the last value: the other workers run without admin or HTTPS listeners.
     assert other[-4:] == ["--admin-port", "off", "--https-port", "off"]
+
+
+def test_only_the_first_worker_runs_fake_backends_asked_for_by_variable() -> None:
+    """Each worker resolves its settings from its command line and environment: variables
+    reach every worker, but the fake backends, the admin and HTTPS listeners stay with the
+    first however they were asked for."""
+    env = {
+        "INGRESSPROXY_FAKE_BACKENDS": "1",
+        "INGRESSPROXY_WORKERS": "3",
+        "INGRESSPROXY_ADMIN_PORT": "9100",
+        "INGRESSPROXY_MAX_HEADERS": "50",
+    }
+    parser = build_parser()
+    resolved = []
+    for first in (True, False):
+        argv = worker_argv(["serve", "dir"], 7, first=first)[3:]  # after python -m ingressproxy
+        resolved.append(settings_from_args(parser.parse_args(argv), worker_env(env, first)))
+    first_worker, other = resolved
+    assert first_worker.fake_backends and first_worker.admin_port == 9100
+    assert not other.fake_backends and other.admin_port is None and other.https_port is None
+    assert first_worker.workers == other.workers == 1
+    assert first_worker.max_headers == other.max_headers == 50
 
 
 def test_workers_must_be_at_least_one() -> None:
