@@ -310,10 +310,11 @@ def resolve(given: Mapping[str, Any] | None, env: Mapping[str, str] | None = Non
     overrides add up instead: INGRESSPROXY_BACKENDS then _BACKEND, then --backends then
     --backend, a later source winning on the same key.
 
-    `given` maps argparse destinations to values, NOT_GIVEN (None for a repeatable flag) when
-    the flag was not given; an option the command does not have keeps its default. None: no
-    command line (`uvicorn --factory`), every setting from the environment. `env` defaults to
-    os.environ. SettingsError names the flag or variable whose value is unusable.
+    `given` maps argparse destinations to values, NOT_GIVEN (an empty list for a repeatable
+    flag) when the flag was not given; an option the command does not have keeps its default
+    and ignores its variable. None: no command line (`uvicorn --factory`), every setting from
+    the environment. `env` defaults to os.environ. SettingsError names the flag or variable
+    whose value is unusable.
     """
     from .overrides import OverrideError
 
