@@ -1,7 +1,8 @@
 """pytest plugin (entry point `pytest11`): run ingressproxy inside users' integration tests.
 
-Fixtures on top of `testing.start_proxy`: the whole proxy in-process (uvicorn in a thread on a
-free 127.0.0.1 port, stopped after the test), fake echo backends wired in as backend overrides.
+Fixtures on top of `testing.start_proxy`: the whole proxy in-process, the server `serve` runs
+(server/stack.py) in a thread on a free 127.0.0.1 port, stopped after the test; fake echo
+backends wired in as backend overrides.
 """
 
 from __future__ import annotations
