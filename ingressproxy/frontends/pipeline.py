@@ -15,11 +15,12 @@ from types import MappingProxyType
 
 from ..ir.filters import Filter
 from ..ir.model import ALL_ENTRYPOINTS, EntryPoint
-from ..ir.table import EntryPoints, merge_tables
+from ..ir.table import EntryPoints, RouteTable, merge_tables
 from ..manifests.model import Diagnostic, Ingress, Manifests, ObjectRef, Severity
 from .certs import CertTable
 from .dialects import choose_dialects
 from .nginx.annotations import BACKEND_PROTOCOL, annotation_diagnostic
+from .nginx.hosts import SERVER_ALIAS, apply_aliases, server_aliases, upstream_vhost
 from .nginx.protocol import backend_protocol_problem, backend_scheme
 from .nginx.redirects import ssl_redirects
 from .nginx.rewrite import ignored_outside_nginx, rewrite_of
@@ -59,6 +60,11 @@ def ingress_policies(
                 ing, tls_hosts, implicit, diags.append
             ).items():
                 filters[host] = (*filters.get(host, ()), redirect)
+        if sem.flavor is Flavor.NGINX:
+            vhost = upstream_vhost(ing, diags.append)
+            if vhost is not None:
+                for host in {rule.host for rule in ing.rules} | {None}:
+                    filters[host] = (*filters.get(host, ()), vhost)
         out[ing.ref] = IngressPolicy(
             entrypoints=eps,
             filters=MappingProxyType(filters),
@@ -229,5 +235,27 @@ def _compile_dialect(
         routes = web.routes + sum(1 for r in tls.table.routes() if r.ingress not in on_web)
         diags.extend(web.diagnostics)
         diags.extend(tls.diagnostics)
+    web_table = web.table
+    if options.flavor is Flavor.NGINX:
+        web_table, secure = _with_aliases(served, web_table, secure, diags)
     ordered = tuple(sorted(dict.fromkeys(diags), key=Diagnostic.sort_key))
-    return CompileResult(web.table, ordered, routes), EntryPoints(secure)
+    return CompileResult(web_table, ordered, routes), EntryPoints(secure)
+
+
+def _with_aliases(
+    served: list[Ingress], web: RouteTable, secure: RouteTable | None, diags: list[Diagnostic]
+) -> tuple[RouteTable, RouteTable | None]:
+    """ingress-nginx's server-alias: each alias serves its host's table."""
+    aliases = server_aliases(sorted(served, key=age_key), diags.append)
+    if not aliases:
+        return web, secure
+    names = {host: names for host, (_, names) in aliases.items()}
+    web, ignored = apply_aliases(web, names)
+    if secure is not None:
+        secure, _ = apply_aliases(secure, names)
+    for host, alias in ignored:
+        ing = aliases[host][0]
+        why = "the host itself" if alias == host else "another host of these manifests"
+        msg = f'alias "{alias}" of host "{host}" is {why}; ingress-nginx ignores it'
+        diags.append(annotation_diagnostic(ing, "alias-ignored", msg, SERVER_ALIAS))
+    return web, secure

@@ -22,6 +22,7 @@ __all__ = [
     "Phase",
     "RedirectScheme",
     "RewriteTarget",
+    "SetUpstreamHost",
     "https_url",
 ]
 
@@ -137,5 +138,18 @@ class RewriteTarget:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class SetUpstreamHost:
+    """The Host header sent upstream (ingress-nginx's upstream-vhost); X-Forwarded-Host keeps
+    the client's, which the proxy set before the filters ran."""
+
+    phase: ClassVar[Phase] = Phase.REQUEST
+    host: str
+
+    def on_request(self, req: FilterRequest) -> Answer | None:
+        req.set_header("host", self.host)
+        return None
+
+
 # The filters a router can carry; dialects add kinds here as they start to emit them.
-Filter = RedirectScheme | RewriteTarget
+Filter = RedirectScheme | RewriteTarget | SetUpstreamHost

@@ -31,6 +31,9 @@ KEYS: frozenset[str] = frozenset(
         PREFIX + "rewrite-target",
         PREFIX + "use-regex",
         PREFIX + "x-forwarded-prefix",
+        # nginx/hosts.py (the nginx dialect only)
+        PREFIX + "server-alias",
+        PREFIX + "upstream-vhost",
     }
 )
 

@@ -33,8 +33,14 @@ __all__ = [
 REWRITE_TARGET = PREFIX + "rewrite-target"
 USE_REGEX = PREFIX + "use-regex"
 X_FORWARDED_PREFIX = PREFIX + "x-forwarded-prefix"
-# They change how paths match, so they take effect in the nginx dialect only.
-DIALECT_ONLY = (REWRITE_TARGET, USE_REGEX, X_FORWARDED_PREFIX)
+# ingress-nginx's behaviour beyond the Ingress spec: they take effect in the nginx dialect only.
+DIALECT_ONLY = (
+    REWRITE_TARGET,
+    USE_REGEX,
+    X_FORWARDED_PREFIX,
+    PREFIX + "server-alias",
+    PREFIX + "upstream-vhost",
+)
 
 # parser.RegexPathWithCapture: "/" and alphanumerics plus -._~:/ and $ for captures.
 _TARGET = re.compile(r"^/?[\-._~a-zA-Z0-9/:$]*$")
@@ -64,8 +70,8 @@ def ignored_outside_nginx(ing: Ingress, dialect: str, report: Callable[[Diagnost
     for key in DIALECT_ONLY:
         if key in ing.meta.annotations:
             msg = (
-                f'"{key}" is ingress-nginx\'s and changes how paths match: it takes effect in the'
-                f" nginx dialect (--flavor nginx) and is ignored in dialect {dialect}"
+                f'"{key}" is ingress-nginx\'s: it takes effect in the nginx dialect (an Ingress of'
+                f" ingress-nginx's class, or --flavor nginx) and is ignored in dialect {dialect}"
             )
             report(annotation_diagnostic(ing, "annotation-ignored-in-dialect", msg, key))
 

@@ -1,0 +1,58 @@
+"""ingress-nginx's server-alias and upstream-vhost in the nginx dialect, on real sockets:
+kubernetes/ingress-nginx test/e2e/annotations/alias.go and upstreamvhost.go, ported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from e2e import echo
+from test_nginx_rewrite import ingress, proxy
+
+FOO = "rewrite.bar.com"  # the host test_nginx_rewrite.ingress writes
+
+
+def test_without_an_alias_another_host_is_404(tmp_path: Path) -> None:
+    # alias.go "should return status code 200 for host 'foo' and 404 for 'bar'".
+    with proxy(tmp_path, ingress("foo", "/")) as served:
+        r = served.get("/", host=FOO)
+        assert r.status_code == 200 and echo(r).host == FOO
+        assert served.get("/", host="bar").status_code == 404
+
+
+def test_an_alias_serves_the_host(tmp_path: Path) -> None:
+    # alias.go "should return status code 200 for host 'foo' and 'bar'": the upstream sees
+    # the Host the client sent.
+    with proxy(tmp_path, ingress("foo", "/", {"server-alias": "bar"})) as served:
+        for host in (FOO, "bar"):
+            r = served.get("/", host=host)
+            assert r.status_code == 200 and echo(r).host == host
+
+
+def test_an_alias_of_a_later_ingress_serves_every_path_of_the_host(tmp_path: Path) -> None:
+    # alias.go "... hosts defined in two ingresses, different path with one alias".
+    a = ingress("app-a", "/app-a", created="2026-01-01T00:00:00Z")
+    b = ingress("app-b", "/app-b", {"server-alias": "bar"}, created="2026-01-02T00:00:00Z")
+    with proxy(tmp_path, a, b) as served:
+        for host in (FOO, "bar"):
+            r = served.get("/app-a", host=host)
+            assert r.status_code == 200 and echo(r).host == host
+
+
+def test_an_alias_naming_an_existing_host_is_ignored_and_reported(tmp_path: Path) -> None:
+    main = ingress("main", "/main", {"server-alias": "other.bar.com"})
+    other = ingress("other", "/other", created="2026-01-02T00:00:00Z").replace(FOO, "other.bar.com")
+    with proxy(tmp_path, main, other) as served:
+        assert served.get("/other", host="other.bar.com").status_code == 200
+        assert served.get("/main", host="other.bar.com").status_code == 404
+        codes = [d.code for d in served.app.state.holder.current.diagnostics]
+        assert "alias-ignored" in codes
+
+
+def test_upstream_vhost_sets_the_host_sent_upstream(tmp_path: Path) -> None:
+    # upstreamvhost.go "set host to upstreamvhost.bar.com": proxy_set_header Host; the
+    # client's Host stays in X-Forwarded-Host.
+    app = ingress("app", "/", {"upstream-vhost": "upstreamvhost.bar.com"})
+    with proxy(tmp_path, app) as served:
+        got = echo(served.get("/x", host=FOO))
+        assert got.host == "upstreamvhost.bar.com"
+        assert got.header("x-forwarded-host") == FOO
