@@ -312,6 +312,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_routing_flags(explain)
     explain.add_argument("--format", choices=["text", "json"], default="text")
+
+    convert = sub.add_parser(
+        "convert",
+        help="print manifests with retired API versions (extensions/v1beta1 Ingress, ...)"
+        " rewritten as the current ones; exit 0, 1 on YAML that cannot be read, 2 on I/O",
+    )
+    convert.add_argument("manifests", metavar="FILE|DIR|-", help="a file, a folder, or - (stdin)")
     return parser
 
 
@@ -400,6 +407,48 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _convert(args: argparse.Namespace) -> int:
+    from .convert import ConvertError, convert_text
+
+    source = args.manifests
+    if source == "-":
+        files: list[tuple[str, str]] = [("-", sys.stdin.read())]
+    else:
+        root = Path(source)
+        if root.is_dir():
+            paths = sorted(
+                p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()
+            )
+        elif root.is_file():
+            paths = [root]
+        else:
+            print(
+                f"ingressproxy convert: {root.absolute()}: no such file or folder", file=sys.stderr
+            )
+            return 2
+        try:
+            files = [(str(p), p.read_text(encoding="utf-8")) for p in paths]
+        except (OSError, UnicodeDecodeError) as exc:
+            print(f"ingressproxy convert: {exc}", file=sys.stderr)
+            return 2
+    out: list[str] = []
+    converted = 0
+    for name, text in files:
+        try:
+            result = convert_text(text, name)
+        except ConvertError as exc:
+            print(f"ingressproxy convert: {exc}", file=sys.stderr)
+            return 1
+        converted += result.converted
+        for note in result.notes:
+            print(f"note: {note}", file=sys.stderr)
+        body = result.text if result.text.endswith("\n") or not result.text else result.text + "\n"
+        out.append(body if len(files) == 1 else f"# Source: {name}\n{body}")
+    sys.stdout.write("---\n".join(out))
+    print(f"{converted} object(s) converted to the current API versions", file=sys.stderr)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -413,6 +462,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(args)
         if args.command == "explain":
             return _explain(args)
+        if args.command == "convert":
+            return _convert(args)
     except SettingsError as exc:
         parser.error(str(exc))
     except KeyboardInterrupt:
