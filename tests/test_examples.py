@@ -18,6 +18,8 @@ import pytest
 from e2e import EXAMPLES, Served, echo, http_client, run_proxy
 from ruamel.yaml import YAML
 
+from ingressproxy.frontends.semantics import Flavor
+
 IMAGEMANAGER_HOST = "api.imagemanager.io"
 IMAGEMANAGER_SERVICES = [
     ("/labeling", "image-labeling"),
@@ -142,17 +144,34 @@ def scale_to_zero(folder: Path, service: str) -> None:
 
 
 def test_scale_to_zero(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # The blog post's story: its Ingress carries Traefik annotations, so (--flavor auto) it
+    # is served as Traefik serves it: "in Traefik's case, the Controller simply returns HTTP
+    # 404", and its log says "Skipping service".
     folder = tmp_path / "imagemanager"
     shutil.copytree(EXAMPLES / "imagemanager", folder)
     scale_to_zero(folder, "image-text-extraction")
     with run_proxy(folder, fake_backends=True) as served:
         gone = served.get("/text-extraction", host=IMAGEMANAGER_HOST)
         others = [served.get(p, host=IMAGEMANAGER_HOST) for p in ("/labeling", "/search")]
-    assert gone.status_code == 503, gone.text
-    assert "imagemanager/image-text-extraction:http" in gone.text
+    assert gone.status_code == 404, gone.text
     assert [r.status_code for r in others] == [200, 200]
     assert [echo(r).service for r in others] == ["image-labeling", "image-search"]
-    # docs/routing.md: the log has a line like Traefik's "Skipping service: ...".
+    skipped = [m for m in caplog.messages if "Skipping service" in m]
+    assert any("image-text-extraction" in m for m in skipped), caplog.messages
+
+
+def test_scale_to_zero_in_the_spec_dialect(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # --flavor spec keeps the rule and answers 503 (docs/routing.md), with a log line like
+    # Traefik's "Skipping service: ..." at the first request.
+    folder = tmp_path / "imagemanager"
+    shutil.copytree(EXAMPLES / "imagemanager", folder)
+    scale_to_zero(folder, "image-text-extraction")
+    with run_proxy(folder, fake_backends=True, flavor=Flavor.SPEC) as served:
+        gone = served.get("/text-extraction", host=IMAGEMANAGER_HOST)
+    assert gone.status_code == 503, gone.text
+    assert "imagemanager/image-text-extraction:http" in gone.text
     skipped = [m for m in caplog.messages if m.startswith("Skipping service")]
     assert any("serviceName=image-text-extraction" in m for m in skipped), caplog.messages
 

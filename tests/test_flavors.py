@@ -349,7 +349,7 @@ def test_parse_flavor() -> None:
 
 
 def test_flavor_from_env_and_flags() -> None:
-    assert Settings.from_env({}).flavor is Flavor.SPEC
+    assert Settings.from_env({}).flavor is Flavor.AUTO
     assert Settings.from_env({"INGRESSPROXY_FLAVOR": "nginx"}).flavor is Flavor.NGINX
     with pytest.raises(SettingsError, match="INGRESSPROXY_FLAVOR: 'x' is not a flavor"):
         Settings.from_env({"INGRESSPROXY_FLAVOR": "x"})
@@ -357,7 +357,7 @@ def test_flavor_from_env_and_flags() -> None:
     for command in (["serve", "d"], ["check", "d"], ["explain", "d", "/"]):
         flavor = settings_from_args(parser.parse_args([*command, "--flavor", "traefik"]), {}).flavor
         assert flavor is Flavor.TRAEFIK
-        assert settings_from_args(parser.parse_args(command), {}).flavor is Flavor.SPEC
+        assert settings_from_args(parser.parse_args(command), {}).flavor is Flavor.AUTO
         nginx = {"INGRESSPROXY_FLAVOR": "nginx"}
         assert settings_from_args(parser.parse_args(command), nginx).flavor is Flavor.NGINX
 

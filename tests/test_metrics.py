@@ -14,6 +14,7 @@ from e2e import EXAMPLES, Served, http_client, run_proxy
 from prometheus_client.parser import text_string_to_metric_families
 
 from ingressproxy.admin.api import ConfigState
+from ingressproxy.frontends.semantics import Flavor
 from ingressproxy.ir.snapshot import SnapshotHolder
 from ingressproxy.observe.metrics import ProxyMetrics, status_class
 from ingressproxy.observe.record import RequestRecord
@@ -45,11 +46,15 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 @pytest.fixture(scope="module")
 def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, httpx.Client]]:
     # The blog's imagemanager with image-text-extraction pointing at a port nobody listens on,
-    # so the same proxy shows success, 404, 503 and an upstream connect error.
+    # so the same proxy shows success, 404, 503 and an upstream connect error. In the spec
+    # dialect: its Traefik annotations would otherwise make it Traefik's, which leaves the
+    # unusable rule out (404), and these tests are about the metrics of each outcome.
     folder = tmp_path_factory.mktemp("metrics") / "imagemanager"
     shutil.copytree(EXAMPLES / "imagemanager", folder)
     with (
-        run_proxy(folder, fake_backends=True, admin_port=0, access_log="off") as served,
+        run_proxy(
+            folder, fake_backends=True, admin_port=0, access_log="off", flavor=Flavor.SPEC
+        ) as served,
         http_client(f"http://127.0.0.1:{served.app.state.admin_port}") as admin,
     ):
         yield served, admin

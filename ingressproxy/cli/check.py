@@ -60,7 +60,7 @@ def run_check(
             f"{root}: {snap.objects} objects, {snap.routes} routes, {errors} errors,"
             f" {warnings} warnings"
         )
-        if options.flavor is not Flavor.SPEC:
+        if options.flavor not in (Flavor.SPEC, Flavor.AUTO):  # AUTO is the default
             summary += f" (flavor {options.flavor})"
         if compare:
             summary += f", {len(differences)} differences between {', '.join(compare)}"

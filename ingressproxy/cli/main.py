@@ -56,7 +56,8 @@ def _add_routing_flags(p: argparse.ArgumentParser) -> None:
         type=_flavor,
         default=NOT_GIVEN,
         metavar="|".join(Flavor),
-        help="route like the Ingress spec (default), ingress-nginx or Traefik (docs/flavors.md)",
+        help="route each Ingress as the controller of its class would (auto, the default), or"
+        " all like the Ingress spec, ingress-nginx or Traefik (docs/flavors.md)",
     )
     p.add_argument(
         "--default-certificate",

@@ -201,7 +201,8 @@ class Settings:
     ingress_classes: tuple[str, ...] = ()
     trusted_proxies: tuple[IPNetwork, ...] = ()
     allow_external_name: bool = False
-    flavor: Flavor = Flavor.SPEC  # whose routing semantics to follow (flavors.py)
+    # Whose routing semantics to follow: per Ingress, its controller's (frontends.dialects).
+    flavor: Flavor = Flavor.AUTO
     debug_headers: bool = False  # X-Ingressproxy-Route on each proxied response
     poll: bool = False  # watch by polling (bind mounts, network filesystems)
     connect_timeout: float = 5.0
