@@ -13,6 +13,7 @@ import textwrap
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from e2e import Served, cluster, echo, run_proxy
@@ -60,13 +61,15 @@ def ingress(
 
 
 @contextmanager
-def proxy(tmp_path: Path, *docs: str, flavor: Flavor = Flavor.NGINX) -> Iterator[Served]:
+def proxy(
+    tmp_path: Path, *docs: str, flavor: Flavor = Flavor.NGINX, **settings: Any
+) -> Iterator[Served]:
     fixture = tmp_path / "fixture"
     fixture.mkdir()
     (fixture / "app.yaml").write_text("---\n".join([SERVICE, *docs]))
     with cluster(fixture) as pods:
         folder = pods.write(tmp_path / "manifests")
-        with run_proxy(folder, flavor=flavor) as served:
+        with run_proxy(folder, flavor=flavor, **settings) as served:
             yield served
 
 

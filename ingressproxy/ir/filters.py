@@ -91,6 +91,9 @@ class RedirectScheme:
     status: int | None = 308
     # What asked for it, for tools: e.g. the annotation and its value.
     reason: str = ""
+    # ingress-nginx drops one trailing "/" of the request URI unless preserve-trailing-slash
+    # (lua_ingress.lua: `/` itself becomes "https://host"); Traefik keeps the target as it is.
+    strip_trailing_slash: bool = False
 
     def on_request(self, req: FilterRequest) -> Answer | None:
         if req.scheme == "https" or req.https_port is None or not _SAFE_HOST.match(req.host):
@@ -98,7 +101,10 @@ class RedirectScheme:
         status = self.status
         if status is None:
             status = 301 if req.method == "GET" else 308
-        location = https_url(req.host, req.https_port, req.target)
+        target = req.target
+        if self.strip_trailing_slash and target.endswith("/"):
+            target = target[:-1]
+        location = https_url(req.host, req.https_port, target)
         return Answer(status, (("location", location),), f"{status} redirect to {location}\n")
 
 

@@ -31,6 +31,8 @@ KEYS: frozenset[str] = frozenset(
         PREFIX + "rewrite-target",
         PREFIX + "use-regex",
         PREFIX + "x-forwarded-prefix",
+        # nginx/redirects.py
+        PREFIX + "preserve-trailing-slash",
         # nginx/hosts.py (the nginx dialect only)
         PREFIX + "server-alias",
         PREFIX + "upstream-vhost",

@@ -9,13 +9,25 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from ...ir.filters import RedirectScheme
+from ...ir.filters import Filter, RedirectScheme
 from ...manifests.model import Diagnostic, Ingress, ObjectRef
-from .annotations import FORCE_SSL_REDIRECT, SSL_REDIRECT, flag
+from .annotations import FORCE_SSL_REDIRECT, PREFIX, SSL_REDIRECT, flag
 
-__all__ = ["SSL_REDIRECT_STATUS", "RedirectKey", "ssl_redirects"]
+__all__ = [
+    "NO_TLS_REDIRECT_LOCATIONS",
+    "PRESERVE_TRAILING_SLASH",
+    "SSL_REDIRECT_STATUS",
+    "RedirectKey",
+    "location_filters",
+    "ssl_redirects",
+]
 
 SSL_REDIRECT_STATUS = 308
+PRESERVE_TRAILING_SLASH = PREFIX + "preserve-trailing-slash"
+# The ConfigMap's no-tls-redirect-locations default: a location whose path starts with one of
+# these is never redirected (template.go isLocationInLocationList), so ACME HTTP-01
+# challenges of cert-manager's own Ingress are answered over plain HTTP.
+NO_TLS_REDIRECT_LOCATIONS = ("/.well-known/acme-challenge",)
 
 RedirectKey = tuple[ObjectRef, str | None]  # an Ingress and one of its rule hosts (None: any)
 
@@ -36,11 +48,20 @@ def ssl_redirects(
     ssl = flag(ing, SSL_REDIRECT, implicit, report)
     if not force and not ssl:
         return {}
+    strip = not flag(ing, PRESERVE_TRAILING_SLASH, False, report)
     hosts: list[str | None] = [rule.host for rule in ing.rules] or [None]
     out: dict[RedirectKey, RedirectScheme] = {}
     for host in hosts:
         if force:
-            out[(ing.ref, host)] = RedirectScheme(SSL_REDIRECT_STATUS, f"{FORCE_SSL_REDIRECT}")
+            out[(ing.ref, host)] = RedirectScheme(SSL_REDIRECT_STATUS, FORCE_SSL_REDIRECT, strip)
         elif host is not None and host in tls_hosts:
-            out[(ing.ref, host)] = RedirectScheme(SSL_REDIRECT_STATUS, f"{SSL_REDIRECT} (TLS host)")
+            reason = f"{SSL_REDIRECT} (TLS host)"
+            out[(ing.ref, host)] = RedirectScheme(SSL_REDIRECT_STATUS, reason, strip)
     return out
+
+
+def location_filters(path: str | None, filters: tuple[Filter, ...]) -> tuple[Filter, ...]:
+    """A location's filters: an ssl-redirect dropped where no-tls-redirect-locations says."""
+    if path is None or not path.startswith(NO_TLS_REDIRECT_LOCATIONS):
+        return filters
+    return tuple(f for f in filters if not isinstance(f, RedirectScheme))

@@ -34,6 +34,7 @@ from ...manifests.model import (
 )
 from ...proxy.paths import BadPath, canonical_rule_path
 from ..backends import BackendResolver
+from ..nginx.redirects import location_filters
 from ..nginx.rewrite import Rewrite, nginx_locations
 from ..options import CompileOptions, CompileResult, IngressPolicy
 from ..semantics import Semantics
@@ -267,7 +268,7 @@ def _collect(ing: Ingress, ctx: _Context, out: _Collected) -> None:
                 matcher=None if matcher is _default_matcher(path_rule.path_type) else matcher,
                 priority=_priority(sem, rule.host, path, path_rule.path_type),
                 rule=rule_text(rule.host, path, path_rule.path_type),
-                filters=policy.filters.get(rule.host, ()),
+                filters=location_filters(path, policy.filters.get(rule.host, ())),
                 entrypoints=policy.entrypoints,
                 dialect=dialect,
                 dialect_reason=policy.dialect_reason,
@@ -361,7 +362,7 @@ def _regex_candidate(
         backend=backend,
         matcher=Matcher.REGEX,
         rule=rule_text(host, path_rule.path, path_rule.path_type),
-        filters=policy.filters.get(host, ()),
+        filters=location_filters(path_rule.path, policy.filters.get(host, ())),
         entrypoints=policy.entrypoints,
         dialect=str(ctx.sem.flavor),
         dialect_reason=policy.dialect_reason,
