@@ -56,3 +56,33 @@ def test_upstream_vhost_sets_the_host_sent_upstream(tmp_path: Path) -> None:
         got = echo(served.get("/x", host=FOO))
         assert got.host == "upstreamvhost.bar.com"
         assert got.header("x-forwarded-host") == FOO
+
+
+def test_from_to_www_redirect(tmp_path: Path) -> None:
+    # fromtowwwredirect.go "should redirect from www HTTP to HTTP": GET /foo on www.<host>
+    # -> 308, Location http://<host>:<listener port>/foo (ngx_srv_redirect.lua).
+    app = ingress("app", "/", {"from-to-www-redirect": "true"})
+    with proxy(tmp_path, app) as served:
+        port = served.base_url.rsplit(":", 1)[1]
+        r = served.get("/foo", host=f"www.{FOO}")
+        assert r.status_code == 308
+        assert r.headers["location"] == f"http://{FOO}:{port}/foo"
+        r = served.get("/foo/?a=1", host=f"www.{FOO}")
+        assert r.headers["location"] == f"http://{FOO}:{port}/foo/?a=1"
+        assert served.get("/foo", host=FOO).status_code == 200
+
+
+def test_from_to_www_redirect_the_other_way_and_skipped_when_taken(tmp_path: Path) -> None:
+    www = ingress("www", "/", {"from-to-www-redirect": "true"}).replace(FOO, f"www.{FOO}")
+    with proxy(tmp_path, www) as served:
+        port = served.base_url.rsplit(":", 1)[1]
+        r = served.get("/", host=FOO)
+        assert r.status_code == 308
+        assert r.headers["location"] == f"http://www.{FOO}:{port}"
+    # Both hosts have rules: no redirect server, and check says why.
+    plain = ingress("plain", "/", created="2026-01-02T00:00:00Z")
+    (tmp_path / "both").mkdir()
+    with proxy(tmp_path / "both", www, plain) as served:
+        assert served.get("/", host=FOO).status_code == 200
+        codes = [d.code for d in served.app.state.holder.current.diagnostics]
+        assert "redirect-skipped" in codes

@@ -20,7 +20,15 @@ from ..manifests.model import Diagnostic, Ingress, Manifests, ObjectRef, Severit
 from .certs import CertTable
 from .dialects import choose_dialects
 from .nginx.annotations import BACKEND_PROTOCOL, annotation_diagnostic
-from .nginx.hosts import SERVER_ALIAS, apply_aliases, server_aliases, upstream_vhost
+from .nginx.hosts import (
+    FROM_TO_WWW_REDIRECT,
+    SERVER_ALIAS,
+    apply_aliases,
+    apply_www_redirects,
+    server_aliases,
+    upstream_vhost,
+    www_redirects,
+)
 from .nginx.protocol import backend_protocol_problem, backend_scheme
 from .nginx.redirects import ssl_redirects
 from .nginx.rewrite import ignored_outside_nginx, rewrite_of
@@ -245,8 +253,21 @@ def _compile_dialect(
 def _with_aliases(
     served: list[Ingress], web: RouteTable, secure: RouteTable | None, diags: list[Diagnostic]
 ) -> tuple[RouteTable, RouteTable | None]:
-    """ingress-nginx's server-alias: each alias serves its host's table."""
-    aliases = server_aliases(sorted(served, key=age_key), diags.append)
+    """ingress-nginx's host-level annotations: from-to-www-redirect servers, then server-alias
+    (each alias serves its host's table)."""
+    ordered = sorted(served, key=age_key)
+    wanted = www_redirects(ordered, diags.append)
+    if wanted:
+        web, skipped = apply_www_redirects(web, wanted)
+        if secure is not None:
+            secure, _ = apply_www_redirects(secure, wanted)
+        for ing, source, to in skipped:
+            msg = (
+                f'host "{source}" has rules of its own, so no redirect from it to "{to}" is made,'
+                " as ingress-nginx skips it"
+            )
+            diags.append(annotation_diagnostic(ing, "redirect-skipped", msg, FROM_TO_WWW_REDIRECT))
+    aliases = server_aliases(ordered, diags.append)
     if not aliases:
         return web, secure
     names = {host: names for host, (_, names) in aliases.items()}

@@ -20,6 +20,7 @@ __all__ = [
     "Filter",
     "FilterRequest",
     "Phase",
+    "RedirectHost",
     "RedirectScheme",
     "RewriteTarget",
     "SetUpstreamHost",
@@ -50,6 +51,7 @@ class FilterRequest:
     query: str = ""  # the query string to forward, without "?"
     # The upstream request's header fields (lower-case names, X-Forwarded-* already set).
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    port: int | None = None  # the port of the listener it arrived on
 
     def set_header(self, name: str, value: str) -> None:
         """Replace every field `name` (case-insensitive) with one field of `value`."""
@@ -157,5 +159,24 @@ class SetUpstreamHost:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class RedirectHost:
+    """Redirect every request to another host, same scheme and listener port, the request URI
+    without one trailing "/" (ingress-nginx's from-to-www-redirect server, whose Location
+    ngx_srv_redirect.lua writes as scheme://host:port/uri)."""
+
+    phase: ClassVar[Phase] = Phase.REQUEST
+    host: str
+    status: int = 308
+
+    def on_request(self, req: FilterRequest) -> Answer | None:
+        target = req.target[:-1] if req.target.endswith("/") else req.target
+        port = f":{req.port}" if req.port is not None else ""
+        location = f"{req.scheme}://{self.host}{port}{target}"
+        return Answer(
+            self.status, (("location", location),), f"{self.status} redirect to {location}\n"
+        )
+
+
 # The filters a router can carry; dialects add kinds here as they start to emit them.
-Filter = RedirectScheme | RewriteTarget | SetUpstreamHost
+Filter = RedirectHost | RedirectScheme | RewriteTarget | SetUpstreamHost

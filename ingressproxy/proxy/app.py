@@ -474,6 +474,7 @@ class ProxyApp:
             path=path,
             query=qs,
             headers=head.headers,
+            port=server[1] if (server := scope.get("server")) else None,
         )
 
     async def _filter_answer(self, send: Send, answer: Answer) -> None:

@@ -36,6 +36,7 @@ KEYS: frozenset[str] = frozenset(
         # nginx/hosts.py (the nginx dialect only)
         PREFIX + "server-alias",
         PREFIX + "upstream-vhost",
+        PREFIX + "from-to-www-redirect",
     }
 )
 

@@ -15,15 +15,26 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from types import MappingProxyType
 
-from ...ir.filters import SetUpstreamHost
+from ...ir.filters import RedirectHost, SetUpstreamHost
+from ...ir.model import Backend, Router
 from ...ir.table import HostTable, RouteTable
 from ...manifests.model import Diagnostic, Ingress
-from .annotations import PREFIX, annotation_diagnostic
+from .annotations import PREFIX, annotation_diagnostic, flag
 
-__all__ = ["SERVER_ALIAS", "UPSTREAM_VHOST", "apply_aliases", "server_aliases", "upstream_vhost"]
+__all__ = [
+    "FROM_TO_WWW_REDIRECT",
+    "SERVER_ALIAS",
+    "UPSTREAM_VHOST",
+    "apply_aliases",
+    "apply_www_redirects",
+    "server_aliases",
+    "upstream_vhost",
+    "www_redirects",
+]
 
 SERVER_ALIAS = PREFIX + "server-alias"
 UPSTREAM_VHOST = PREFIX + "upstream-vhost"
+FROM_TO_WWW_REDIRECT = PREFIX + "from-to-www-redirect"
 
 # A server name as nginx's server_name takes it: a DNS name, optionally with a leading "*.".
 _NAME = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
@@ -108,3 +119,50 @@ def apply_aliases(
         ),
         ignored,
     )
+
+
+def www_redirects(
+    ingresses: Iterable[Ingress], report: Callable[[Diagnostic], None]
+) -> dict[str, Ingress]:
+    """host -> the Ingress that asks from-to-www-redirect for it (any location of the server
+    sets it, controller.go); wildcard hosts have no www twin."""
+    out: dict[str, Ingress] = {}
+    for ing in ingresses:
+        if not flag(ing, FROM_TO_WWW_REDIRECT, False, report):
+            continue
+        for rule in ing.rules:
+            if rule.host is not None and not rule.host.startswith("*."):
+                out.setdefault(rule.host, ing)
+    return out
+
+
+def apply_www_redirects(
+    table: RouteTable, wanted: Mapping[str, Ingress]
+) -> tuple[RouteTable, list[tuple[Ingress, str, str]]]:
+    """`table` with a redirect server for each www twin (pkg/util/ingress BuildRedirects:
+    www.foo -> foo and foo -> www.foo), skipped when the twin is a host of its own; returns
+    (Ingress, from, to) for each one skipped."""
+    exact = dict(table.exact_hosts)
+    skipped: list[tuple[Ingress, str, str]] = []
+    for to, ing in wanted.items():
+        if to not in exact:
+            continue
+        source = to[4:] if to.startswith("www.") else f"www.{to}"
+        if source in table.exact_hosts:
+            skipped.append((ing, source, to))
+            continue
+        where = f"metadata.annotations.{FROM_TO_WWW_REDIRECT}"
+        router = Router(
+            ingress=ing.ref,
+            source=ing.meta.source_of(where),
+            field=where,
+            host=source,
+            path=None,
+            path_type=None,
+            backend=Backend(ing.meta.namespace, f"redirect to {to}", "", ()),
+            rule=f"Host(`{source}`)",
+            filters=(RedirectHost(to),),
+            dialect="nginx",
+        )
+        exact[source] = HostTable(default=router)
+    return replace(table, exact_hosts=MappingProxyType(dict(sorted(exact.items())))), skipped

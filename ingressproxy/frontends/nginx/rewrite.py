@@ -40,6 +40,7 @@ DIALECT_ONLY = (
     X_FORWARDED_PREFIX,
     PREFIX + "server-alias",
     PREFIX + "upstream-vhost",
+    PREFIX + "from-to-www-redirect",
 )
 
 # parser.RegexPathWithCapture: "/" and alphanumerics plus -._~:/ and $ for captures.
