@@ -13,13 +13,14 @@ from collections.abc import Mapping
 from dataclasses import replace
 from types import MappingProxyType
 
-from ..ir.filters import Filter
+from ..ir.filters import AppRoot, Filter
 from ..ir.model import ALL_ENTRYPOINTS, EntryPoint
 from ..ir.table import EntryPoints, RouteTable, merge_tables
 from ..manifests.model import Diagnostic, Ingress, Manifests, ObjectRef, Severity
+from .annotations import unknown_annotations
 from .certs import CertTable
 from .dialects import choose_dialects
-from .nginx.annotations import BACKEND_PROTOCOL, annotation_diagnostic
+from .nginx.annotations import BACKEND_PROTOCOL, PREFIX, annotation_diagnostic
 from .nginx.hosts import (
     FROM_TO_WWW_REDIRECT,
     SERVER_ALIAS,
@@ -29,8 +30,10 @@ from .nginx.hosts import (
     upstream_vhost,
     www_redirects,
 )
+from .nginx.keys import Support, key_warnings, refusals, support_of
 from .nginx.protocol import backend_protocol_problem, backend_scheme
 from .nginx.redirects import ssl_redirects
+from .nginx.returns import add_app_root_routers, app_roots, returns_of
 from .nginx.rewrite import ignored_outside_nginx, rewrite_of
 from .options import CompileOptions, CompileResult, IngressPolicy
 from .semantics import DIALECTS, Flavor
@@ -38,7 +41,54 @@ from .spec.classes import select_ingresses
 from .spec.compiler import AgeKey, age_key, compile_manifests, semantics_of
 from .traefik.entrypoints import entrypoints
 
-__all__ = ["compile_routes", "ingress_policies", "regex_hosts"]
+__all__ = ["compile_routes", "ingress_policies", "regex_hosts", "review_annotations"]
+
+
+def review_annotations(
+    ingresses: list[Ingress], options: CompileOptions, diags: list[Diagnostic]
+) -> frozenset[int]:
+    """ingress-nginx's annotation keys of each served Ingress, in every dialect: a warning for
+    each key accepted without effect or not supported yet (nginx/keys.py). In the nginx
+    dialect, the ids of the Ingresses ingress-nginx would not serve at all, each error said:
+    a snippet, a value with CR, LF or NUL, a redirect value its validation refuses. Elsewhere a
+    snippet is only ignored, as every key of ingress-nginx's is there."""
+    nginx = semantics_of(options).flavor is Flavor.NGINX
+    refused: set[int] = set()
+    for ing in ingresses:
+        key_warnings(ing, diags.append)
+        if not nginx:
+            for key in sorted(ing.meta.annotations):
+                if key.startswith(PREFIX) and support_of(key) is Support.REFUSED:
+                    msg = (
+                        f'"{key}" is ingress-nginx\'s: in the nginx dialect (an Ingress of'
+                        " ingress-nginx's class, or --flavor nginx) this Ingress is refused, as"
+                        " ingress-nginx refuses snippets; it is ignored in dialect"
+                        f" {options.flavor}"
+                    )
+                    code = "annotation-ignored-in-dialect"
+                    diags.append(annotation_diagnostic(ing, code, msg, key))
+            continue
+        errors = refusals(ing)
+        if not errors:
+            refusal = returns_of(ing, diags.append).refused
+            errors = [refusal] if refusal is not None else []
+        if errors:
+            refused.add(id(ing))
+            diags.extend(errors)
+            # The engine never sees this Ingress: say its typos here.
+            for unknown in unknown_annotations(ing.meta.annotations):
+                where = f"metadata.annotations.{unknown.name}"
+                diags.append(
+                    Diagnostic(
+                        Severity.WARNING,
+                        "unknown-annotation",
+                        unknown.message(),
+                        ing.meta.source_of(where),
+                        ing.ref,
+                        where,
+                    )
+                )
+    return frozenset(refused)
 
 
 def ingress_policies(
@@ -73,6 +123,14 @@ def ingress_policies(
             if vhost is not None:
                 for host in {rule.host for rule in ing.rules} | {None}:
                     filters[host] = (*filters.get(host, ()), vhost)
+            # `return <code> <url>;` comes before the ssl-redirect (rewrite_by_lua runs after
+            # the rewrite module's directives) and before the rewrite and proxy directives.
+            # An Ingress without rules gets none (createServers: "Redirect and rewrite can
+            # affect the catch all behavior, skip for now").
+            fixed = returns_of(ing, diags.append).redirect
+            if fixed is not None:
+                for host in {rule.host for rule in ing.rules}:
+                    filters[host] = (fixed, *filters.get(host, ()))
         out[ing.ref] = IngressPolicy(
             entrypoints=eps,
             filters=MappingProxyType(filters),
@@ -83,7 +141,45 @@ def ingress_policies(
         )
         if sem.flavor is not Flavor.NGINX:
             ignored_outside_nginx(ing, str(sem.flavor), diags.append)
+    if sem.flavor is Flavor.NGINX:
+        _with_app_roots(ingresses, out, options, diags)
     return out
+
+
+def _nginx_app_roots(
+    ingresses: list[Ingress], options: CompileOptions, diags: list[Diagnostic]
+) -> dict[str | None, tuple[Ingress, AppRoot]]:
+    """host -> the Ingress whose app-root its server applies, and that app-root."""
+    descending = semantics_of(options).names_descending
+    ordered = sorted(ingresses, key=lambda i: age_key(i, descending))
+    pairs: list[tuple[Ingress, AppRoot]] = []
+    for ing in ordered:
+        root = returns_of(ing, diags.append).app_root
+        if root is not None:
+            pairs.append((ing, root))
+    return app_roots(pairs, diags.append)
+
+
+def _with_app_roots(
+    ingresses: list[Ingress],
+    policies: dict[ObjectRef, IngressPolicy],
+    options: CompileOptions,
+    diags: list[Diagnostic],
+) -> None:
+    """ingress-nginx's app-root is a server's (nginx.tmpl writes its `if ($uri = /)` in the
+    server block, before locations): every router of the host gets it, first."""
+    roots = _nginx_app_roots(ingresses, options, diags)
+    if not roots:
+        return
+    for ing in ingresses:
+        policy = policies.get(ing.ref)
+        if policy is None:
+            continue
+        filters = dict(policy.filters)
+        for host in {rule.host for rule in ing.rules}:
+            if host in roots:
+                filters[host] = (roots[host][1], *filters.get(host, ()))
+        policies[ing.ref] = replace(policy, filters=MappingProxyType(filters))
 
 
 def regex_hosts(
@@ -219,6 +315,12 @@ def _compile_dialect(
     """Every Ingress of `manifests` in the one dialect `options` name."""
     diags: list[Diagnostic] = []
     served = select_ingresses(manifests, options, [])  # the engine reports exclusions
+    refused = review_annotations(served, options, diags)
+    if refused:
+        # Not served at all, as ingress-nginx skips an Ingress whose annotations it refuses.
+        served = [i for i in served if id(i) not in refused]
+        kept = tuple(i for i in manifests.ingresses if id(i) not in refused)
+        manifests = replace(manifests, ingresses=kept)
     policies = ingress_policies(served, options, certs.tls_hosts, diags, reasons)
     regex = regex_hosts(served, policies)
     entry: Mapping[ObjectRef, frozenset[EntryPoint]] = {
@@ -245,6 +347,12 @@ def _compile_dialect(
         diags.extend(tls.diagnostics)
     web_table = web.table
     if options.flavor is Flavor.NGINX:
+        roots = _nginx_app_roots(served, options, [])  # ingress_policies said its warnings
+        if roots:
+            web_table, added = add_app_root_routers(web_table, roots, policies, EntryPoint.WEB)
+            routes += added
+            if secure is not None:
+                secure, _ = add_app_root_routers(secure, roots, policies, EntryPoint.WEBSECURE)
         web_table, secure = _with_aliases(served, web_table, secure, diags)
     ordered = tuple(sorted(dict.fromkeys(diags), key=Diagnostic.sort_key))
     return CompileResult(web_table, ordered, routes), EntryPoints(secure)

@@ -17,11 +17,13 @@ from .regex import compiled
 
 __all__ = [
     "Answer",
+    "AppRoot",
     "Filter",
     "FilterRequest",
     "Phase",
     "RedirectHost",
     "RedirectScheme",
+    "RedirectURL",
     "RewriteTarget",
     "SetUpstreamHost",
     "https_url",
@@ -178,5 +180,62 @@ class RedirectHost:
         )
 
 
+# The statuses for which nginx's `return <code> <text>` makes <text> the Location header
+# (ngx_http_send_response); for any other code the text is the response body.
+_LOCATION_STATUSES = frozenset({301, 302, 303, 307, 308})
+# A Host header value we copy into a Location as it is (nginx's $http_host): a name or IP
+# literal and an optional port, nothing that could end the authority.
+_SAFE_HTTP_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]*)(:[0-9]*)?$")
+
+
+@dataclass(frozen=True, slots=True)
+class RedirectURL:
+    """Answer with a fixed redirect instead of forwarding (ingress-nginx's permanent-redirect
+    and temporal-redirect: nginx.tmpl writes `return <code> <url>;` in the location).
+
+    As nginx does it: for 301, 302, 303, 307 and 308 the URL is the Location; a URL starting
+    with "/" is made absolute with the request's scheme and host, without a port (ingress-nginx
+    sets `port_in_redirect off`), unless `relative` (relative-redirects: `absolute_redirect
+    off`). For the other codes (300, 304, 305, 306) nginx sends the URL as the body and no
+    Location. The request's query string is not appended."""
+
+    phase: ClassVar[Phase] = Phase.REQUEST
+    status: int
+    url: str
+    relative: bool = False
+    # What asked for it, for tools: the annotation.
+    reason: str = ""
+
+    def on_request(self, req: FilterRequest) -> Answer | None:
+        status = self.status
+        if status not in _LOCATION_STATUSES:
+            return Answer(status, (), "" if status == 304 else self.url)
+        location = self.url
+        if location.startswith("/") and not self.relative and _SAFE_HOST.match(req.host):
+            location = f"{req.scheme}://{req.host}{location}"
+        return Answer(status, (("location", location),), f"{status} redirect to {location}\n")
+
+
+@dataclass(frozen=True, slots=True)
+class AppRoot:
+    """ingress-nginx's app-root: a request for exactly "/" gets a 302 to the application's
+    root. nginx.tmpl writes it in the server block, before any location is chosen: `if ($uri
+    = /) { return 302 $scheme://$http_host<root>; }`, so the Location carries the Host header
+    as the client sent it (port included) and drops the query string."""
+
+    phase: ClassVar[Phase] = Phase.REQUEST
+    root: str
+
+    def on_request(self, req: FilterRequest) -> Answer | None:
+        if req.path != "/":
+            return None
+        # $http_host: the Host header as received (this filter runs first, before any
+        # filter may change the Host that goes upstream).
+        raw = next((v for k, v in req.headers if k == b"host"), b"").decode("latin-1")
+        host = raw if _SAFE_HTTP_HOST.match(raw) else req.host
+        location = f"{req.scheme}://{host}{self.root}"
+        return Answer(302, (("location", location),), f"302 redirect to {location}\n")
+
+
 # The filters a router can carry; dialects add kinds here as they start to emit them.
-Filter = RedirectHost | RedirectScheme | RewriteTarget | SetUpstreamHost
+Filter = AppRoot | RedirectHost | RedirectScheme | RedirectURL | RewriteTarget | SetUpstreamHost

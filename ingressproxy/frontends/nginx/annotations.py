@@ -37,6 +37,13 @@ KEYS: frozenset[str] = frozenset(
         PREFIX + "server-alias",
         PREFIX + "upstream-vhost",
         PREFIX + "from-to-www-redirect",
+        # nginx/returns.py (the nginx dialect only)
+        PREFIX + "permanent-redirect",
+        PREFIX + "permanent-redirect-code",
+        PREFIX + "temporal-redirect",
+        PREFIX + "temporal-redirect-code",
+        PREFIX + "relative-redirects",
+        PREFIX + "app-root",
     }
 )
 

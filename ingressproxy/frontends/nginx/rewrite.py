@@ -41,6 +41,12 @@ DIALECT_ONLY = (
     PREFIX + "server-alias",
     PREFIX + "upstream-vhost",
     PREFIX + "from-to-www-redirect",
+    PREFIX + "permanent-redirect",
+    PREFIX + "permanent-redirect-code",
+    PREFIX + "temporal-redirect",
+    PREFIX + "temporal-redirect-code",
+    PREFIX + "relative-redirects",
+    PREFIX + "app-root",
 )
 
 # parser.RegexPathWithCapture: "/" and alphanumerics plus -._~:/ and $ for captures.
