@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import math
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,10 +22,15 @@ from e2e import EXAMPLES, Served, http_client, run_proxy
 
 from ingressproxy.admin.api import ConfigState, EntryPoint, ReloadStats, build_view, redact
 from ingressproxy.admin.server import create_admin_app
-from ingressproxy.ir.snapshot import SnapshotHolder
+from ingressproxy.ir.snapshot import Snapshot, SnapshotHolder
+from ingressproxy.ir.table import RouteTable
+from ingressproxy.manifests.model import Diagnostic, Severity, Source
+from ingressproxy.observe.metrics import RouterTotals, Traffic, quantile
 from ingressproxy.observe.record import normalize_name, router_key, service_key
 from ingressproxy.server.reloader import build_snapshot, compile_options
 from ingressproxy.server.settings import Settings
+from ingressproxy.testing.echo import create_echo_app
+from ingressproxy.testing.server import serve_in_thread
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "admin"
 CASES = sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir())
@@ -402,3 +408,244 @@ def test_explain_over_http(collision: tuple[Served, httpx.Client]) -> None:
     r = admin.get("/api/explain", params={"url": "http://apps.apigateway.awesomecompany.io/x"})
     assert r.json()["status"] == 404
     assert admin.get("/api/explain").status_code == 400  # url is required
+
+
+def test_explain_validates_its_input(collision: tuple[Served, httpx.Client]) -> None:
+    _, admin = collision
+    url = "http://apps.apigateway.awesomecompany.io/login"
+    refused = {
+        "no url": {},
+        "blank url": {"url": "  "},
+        "url too long": {"url": "http://a.io/" + "x" * 5000},
+        "space in url": {"url": "http://a.io/a b"},
+        "control character": {"url": "http://a.io/\x01"},
+        "bad method": {"url": url, "method": "GE T"},
+        "long method": {"url": url, "method": "X" * 40},
+        "bad header name": {"url": url, "header.X Y": "1"},
+        "header with CR LF": {"url": url, "header.X-A": "1\r\nX-B: 2"},
+        "header too long": {"url": url, "header.X-A": "v" * 5000},
+        "too many headers": {"url": url, **{f"header.X-{i}": "1" for i in range(40)}},
+        "unreadable URL": {"url": "http://[::1/x"},
+    }
+    for why, params in refused.items():
+        r = admin.get("/api/explain", params=params)
+        assert r.status_code == 400, (why, r.status_code, r.text)
+        assert r.headers["content-type"] == "application/json", why
+        message = r.json()["message"]
+        assert message and "Traceback" not in message, (why, message)
+    twice = admin.get("/api/explain?url=/a&url=/b")
+    assert twice.status_code == 400 and "twice" in twice.json()["message"]
+    huge = admin.get(
+        "/api/explain",
+        params={"url": url, "header.X-Pad": "p" * 4000}
+        | {f"header.X-{i}": "p" * 4000 for i in range(4)},
+    )
+    assert huge.status_code == 414
+
+
+def test_explain_names_routers_as_written_and_by_id(
+    collision: tuple[Served, httpx.Client],
+) -> None:
+    _, admin = collision
+    # A path and a Host header instead of an absolute URL, as with curl -H 'Host: ...'.
+    r = admin.get(
+        "/api/explain",
+        params={"url": "/login/x", "header.Host": "apps.apigateway.awesomecompany.io"},
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["status"] == 200
+    route = body["route"]
+    assert (route["ingress"], route["host"], route["path"]) == (
+        "imagemanager/imagemanager-login",
+        "apps.apigateway.awesomecompany.io",
+        "/login",
+    )
+    routers = {x["name"] for x in admin.get("/api/http/routers").json()}
+    assert route["name"] in routers
+    assert body["backend"]["endpoints"], body["backend"]
+    assert all(rule["name"] in routers for rule in body["rules"]), body["rules"]
+    r = admin.get("/api/explain", params={"url": "nobody.example/x", "method": "delete"})
+    assert r.status_code == 200
+    assert (r.json()["status"], r.json()["method"], r.json()["route"]) == (404, "DELETE", None)
+
+
+def test_explain_never_shows_a_traceback(
+    collision: tuple[Served, httpx.Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, admin = collision
+
+    def broken(*args: object) -> object:
+        raise RuntimeError("a bug with /secret/internals")
+
+    monkeypatch.setattr("ingressproxy.admin.server.explain_request", broken)
+    r = admin.get("/api/explain", params={"url": "/login"})
+    assert r.status_code == 500
+    assert r.json() == {"message": "explain failed; the proxy's log says why"}
+
+
+def test_skipped_router_is_described_by_the_ir(tmp_path: Path) -> None:
+    # The blog's scale-to-zero: Traefik leaves the rule out, and the IR keeps it as skipped;
+    # the API lists it disabled with the dialect, entry points and rule the IR gave it.
+    folder = tmp_path / "imagemanager"
+    shutil.copytree(EXAMPLES / "imagemanager", folder)
+    workloads = folder / "workloads.yaml"
+    text = workloads.read_text(encoding="utf-8")
+    head, sep, tail = text.partition("name: image-text-extraction-abc12")
+    workloads.write_text(head + sep + tail.replace("ready: true", "ready: false"), encoding="utf-8")
+    built = build_snapshot(folder, compile_options(Settings(manifests=folder)))
+    assert built is not None
+    view = build_view(built[0], built[1].objects)
+    text_router = next(r for r in view.routers if r["path"] == "/text-extraction")
+    assert text_router["status"] == "disabled"
+    assert text_router["dialect"] == "traefik"
+    assert text_router["entryPoints"] == ["web", "websecure"]
+    assert text_router["rule"] == "Host(`api.imagemanager.io`) && PathPrefix(`/text-extraction`)"
+
+
+# --------------------------------------------------------------------------- reloads
+
+
+def _error(message: str, line: int = 3, file: str = "a.yaml") -> Diagnostic:
+    return Diagnostic(Severity.ERROR, "yaml", message, Source(file, line))
+
+
+def test_failed_reloads_are_the_ones_that_brought_errors() -> None:
+    state = ConfigState(SnapshotHolder())
+    table = RouteTable()
+
+    def swap(*errors: Diagnostic, at: float) -> dict[str, Any]:
+        state.on_swap(Snapshot(table, diagnostics=errors, loaded_at=at), None)
+        config: dict[str, Any] = state.view().overview["config"]  # type: ignore[assignment]
+        return config
+
+    ok = swap(at=100.0)
+    assert (ok["reloads"], ok["failedReloads"], ok["lastError"]) == (1, 0, None)
+    broken = swap(_error("cannot parse YAML"), at=101.0)
+    assert (broken["reloads"], broken["failedReloads"]) == (2, 1)
+    assert broken["lastError"] == "a.yaml:3: error: cannot parse YAML"
+    assert broken["lastFailedReload"] == "1970-01-01T00:01:41.000Z"
+    assert broken["lastSuccessfulReload"] == "1970-01-01T00:01:40.000Z"
+    # Another file edited; the broken one is still broken (its error moved down two lines):
+    # this reload brought nothing new, so it succeeded.
+    again = swap(_error("cannot parse YAML", line=5), at=102.0)
+    assert (again["reloads"], again["failedReloads"], again["lastError"]) == (3, 1, None)
+    assert again["lastSuccessfulReload"] == "1970-01-01T00:01:42.000Z"
+    worse = swap(_error("cannot parse YAML"), _error("bad port", file="b.yaml"), at=103.0)
+    assert (worse["failedReloads"], worse["lastError"]) == (2, "b.yaml:3: error: bad port")
+    state.on_failure("RuntimeError: boom")
+    assert (state.stats.reloads, state.stats.failed, state.stats.last_error) == (
+        5,
+        3,
+        "RuntimeError: boom",
+    )
+    fixed = swap(at=104.0)
+    assert (fixed["reloads"], fixed["failedReloads"], fixed["lastError"]) == (6, 3, None)
+
+
+# --------------------------------------------------------------------------- traffic
+
+
+def test_traffic_rates_over_a_window() -> None:
+    now = [0.0]
+    counters: dict[str, RouterTotals] = {}
+    traffic = Traffic(lambda: dict(counters), window=10.0, step=1.0, clock=lambda: now[0])
+    first = traffic.read()
+    assert first.window is None and first.routers == {}
+    buckets = ((0.001, 2.0), (0.0025, 6.0), (0.005, 10.0), (math.inf, 10.0))
+    counters["r"] = RouterTotals(requests=10, errors=1, duration_sum=0.03, buckets=buckets)
+    now[0] = 2.0
+    got = traffic.read()
+    assert got.window == 2.0
+    r = got.routers["r"]
+    assert (r.requests, r.errors, r.rate, r.error_share) == (10, 1, 5.0, 0.1)
+    assert r.latency_mean == pytest.approx(0.003)
+    assert r.latency_p50 == pytest.approx(0.001 + 0.0015 * 3 / 4)
+    assert r.latency_p95 == pytest.approx(0.0025 + 0.0025 * 3.5 / 4)
+    assert r.to_json()["errorShare"] == 0.1
+    # Read again before a step has passed: compared with the same baseline.
+    now[0] = 2.5
+    assert traffic.read().window == 2.5
+    # Twelve seconds on, the baseline is the newest sample at least a window old (t=2).
+    counters["r"] = RouterTotals(requests=10, errors=1, duration_sum=0.03, buckets=buckets)
+    now[0] = 13.0
+    quiet = traffic.read()
+    assert quiet.window == 11.0
+    assert (quiet.routers["r"].rate, quiet.routers["r"].error_share) == (0.0, None)
+    assert quiet.routers["r"].to_json()["latency"] is None
+    # Nobody read for minutes: no average over all of it, a fresh start.
+    now[0] = 300.0
+    assert traffic.read().window is None
+
+
+@pytest.mark.parametrize(
+    ("q", "buckets", "want"),
+    [
+        (0.5, ((0.1, 0.0), (0.2, 4.0), (math.inf, 4.0)), 0.15),
+        (0.5, ((0.1, 4.0), (math.inf, 4.0)), 0.05),
+        # In the +Inf bucket: the highest finite bound, as histogram_quantile answers.
+        (0.99, ((0.1, 1.0), (math.inf, 4.0)), 0.1),
+        (0.5, ((0.1, 0.0), (math.inf, 0.0)), None),
+        (0.5, (), None),
+    ],
+)
+def test_quantile(q: float, buckets: tuple[tuple[float, float], ...], want: float | None) -> None:
+    assert quantile(q, buckets) == (want if want is None else pytest.approx(want))
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, httpx.Client]]:
+    """A proxy in front of one echo backend (`/status/NNN` answers NNN), admin on."""
+    folder = tmp_path_factory.mktemp("shop")
+    with serve_in_thread(create_echo_app("web", pod="web-0", namespace="shop")) as backend:
+        (folder / "shop.yaml").write_text(
+            _ingress("shop", "web", [("/status", "Prefix")], host="shop.test")
+            + "apiVersion: v1\nkind: Service\nmetadata: {name: svc, namespace: shop}\n"
+            "spec:\n  ports:\n    - port: 80\n---\n"
+            "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+            "metadata:\n  name: svc-1\n  namespace: shop\n"
+            "  labels: {kubernetes.io/service-name: svc}\n"
+            f"addressType: IPv4\nports:\n  - port: {backend.port}\n"
+            'endpoints:\n  - addresses: ["127.0.0.1"]\n',
+            encoding="utf-8",
+        )
+        with (
+            run_proxy(folder, admin_port=0, access_log="off") as served,
+            http_client(f"http://127.0.0.1:{served.app.state.admin_port}") as admin,
+        ):
+            yield served, admin
+
+
+def test_traffic_over_http(shop: tuple[Served, httpx.Client]) -> None:
+    served, admin = shop
+    first = admin.get("/api/traffic")
+    assert first.status_code == 200 and first.headers["cache-control"] == "no-store"
+    assert first.json()["window"] is None  # nothing to compare with yet
+    for _ in range(3):
+        assert served.get("/status/200", host="shop.test").status_code == 200
+    assert served.get("/status/503", host="shop.test").status_code == 503
+    assert served.get("/nope", host="elsewhere.test").status_code == 404
+    body = admin.get("/api/traffic").json()
+    assert body["window"] > 0
+    (router,) = body["routers"]
+    assert (router["ingress"], router["host"], router["path"]) == (
+        "shop/web",
+        "shop.test",
+        "/status",
+    )
+    assert router["name"] == "shop-web-shop-test-status"
+    assert (router["requests"], router["errors"], router["errorShare"]) == (4, 1, 0.25)
+    assert router["rate"] > 0
+    latency = router["latency"]
+    assert 0 < latency["mean"] < 10 and 0 < latency["p50"] <= latency["p95"]
+    assert (body["unrouted"]["requests"], body["unrouted"]["errorShare"]) == (1, 0.0)
+
+
+def test_traffic_needs_metrics() -> None:
+    async def run() -> int:
+        app = create_admin_app(SnapshotHolder(), asyncio.Event())
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://admin") as client:
+            return (await client.get("/api/traffic")).status_code
+
+    assert asyncio.run(run()) == 404

@@ -12,12 +12,12 @@ import dataclasses
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
 from types import MappingProxyType
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from ..frontends.backends import BackendResolver
 from ..frontends.traefik.rules import rule_text
@@ -39,6 +39,9 @@ from ..manifests.model import (
     Severity,
 )
 from ..observe.record import RouteNames, names_for, router_key, unique
+
+if TYPE_CHECKING:
+    from ..observe.metrics import TrafficReading
 
 __all__ = [
     "ConfigState",
@@ -190,7 +193,8 @@ class _Router:
     diagnostics: list[Diagnostic]
     rule: str
     service: str | None = None
-    # From the IR for routers in the table; None for those that are not.
+    # From the IR for routers in the table and those the table keeps as skipped (flavor
+    # traefik's unusable Services); None for routers the IR does not have.
     router: Router | None = None
 
     def to_json(self) -> Json:
@@ -276,14 +280,25 @@ def _table_routers(snapshot: Snapshot, names: RouteNames, diags: DiagsByObject) 
     return out
 
 
+def _skipped(snapshot: Snapshot) -> dict[tuple[ObjectRef, str, str | None], Router]:
+    """The routers the table left out but keeps so tools can say why (ir.table.HostTable)."""
+    table = snapshot.table
+    hosts = [*table.exact_hosts.values(), *table.wildcard_hosts.values()]
+    if table.any_host is not None:
+        hosts.append(table.any_host)
+    return {(r.ingress, r.field, r.host): r for t in hosts for r in t.skipped}
+
+
 def _disabled_routers(
     diags: DiagsByObject,
     manifests: Manifests,
     in_table: set[tuple[ObjectRef, str, str | None]],
     taken: set[str],
+    skipped: Mapping[tuple[ObjectRef, str, str | None], Router],
 ) -> list[_Router]:
-    """Routers the manifests ask for that are not in the table: lost a conflict, excluded by
-    class, or unsupported; each with the diagnostics that say why."""
+    """Routers the manifests ask for that are not in the table: left out (their Service is
+    unusable), lost a conflict, excluded by class, or unsupported; each with the diagnostics
+    that say why."""
     resolver = BackendResolver(manifests, allow_external_name=True)
     out: list[_Router] = []
     for ing in sorted(manifests.ingresses, key=lambda i: (i.meta.namespace, i.meta.name)):
@@ -306,6 +321,7 @@ def _disabled_routers(
                 backend = resolver.resolve(ing.meta.namespace, svc).backend
             name = unique(router_key(ref.namespace, ref.name, host, path), taken)
             taken.add(name)
+            router = skipped.get((ref, field_, host))
             out.append(
                 _Router(
                     name=name,
@@ -318,9 +334,12 @@ def _disabled_routers(
                     backend=backend,
                     # Not in the IR (lost, excluded or unsupported): the rule its router
                     # would have, from the same builder the front-ends use.
-                    rule=rule_text(host, path, None if path_type is None else PathType(path_type)),
+                    rule=router.rule
+                    if router is not None
+                    else rule_text(host, path, None if path_type is None else PathType(path_type)),
                     in_table=False,
                     diagnostics=[d for d in diags.get(ref, ()) if _applies(d, ref, field_)],
+                    router=router,
                 )
             )
     return out
@@ -428,10 +447,16 @@ def _rfc3339(ts: float | None) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class ReloadStats:
+    """Reloads so far. A reload failed when it raised, or when it brought errors the
+    configuration before it did not have (the last good version of each broken file or object
+    keeps serving); one that leaves an older error in place succeeded. `last_error` says why
+    the latest reload failed, and is None once one succeeds."""
+
     reloads: int = 0
     failed: int = 0
     last_success: float | None = None
     last_error: str | None = None
+    last_failure: float | None = None
 
 
 def build_view(
@@ -450,7 +475,9 @@ def build_view(
     index = None if manifests is None else _Index.of(manifests)
     if manifests is not None:
         in_table = {(r.ingress, r.field, r.host) for r in routers}
-        routers += _disabled_routers(by_obj, manifests, in_table, set(names.names))
+        routers += _disabled_routers(
+            by_obj, manifests, in_table, set(names.names), _skipped(snapshot)
+        )
     backends: dict[str, Backend] = {}
     for r in routers:
         if r.backend is not None:
@@ -488,6 +515,7 @@ def build_view(
             "reloads": stats.reloads,
             "failedReloads": stats.failed,
             "lastSuccessfulReload": _rfc3339(stats.last_success),
+            "lastFailedReload": _rfc3339(stats.last_failure),
             "lastError": stats.last_error,
         },
         "entryPoints": [e.name for e in entrypoints],
@@ -518,9 +546,15 @@ def build_view(
 # --------------------------------------------------------------------------- live state
 
 
+def _error_key(d: Diagnostic) -> tuple[str, str, str, str, str]:
+    # Without the line: an edit above a broken object moves its error, it does not add one.
+    return (d.code, str(d.obj or ""), d.field, d.message, "" if d.source is None else d.source.file)
+
+
 class ConfigState:
     """The admin side's view of the configuration: the holder, the objects of the installed
-    snapshot (from the reloader), reload counters, and wake-ups for live dashboards.
+    snapshot (from the reloader), reload counters, wake-ups for live dashboards, and the
+    traffic reader (observe.metrics sets `traffic` when metrics are on).
 
     `on_swap` / `on_failure` are called from the reloader's thread; everything else from the
     event loop.
@@ -532,9 +566,11 @@ class ConfigState:
         self._lock = threading.Lock()
         self._objects: tuple[int, Mapping[ObjectRef, KObject]] | None = None
         self._stats = ReloadStats()
+        self._errors: frozenset[tuple[str, str, str, str, str]] = frozenset()
         self._view: ConfigView | None = None
         self._view_key: tuple[int, int, ReloadStats] | None = None
         self._listeners: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+        self.traffic: Callable[[], TrafficReading] | None = None
 
     def set_entrypoints(self, entrypoints: tuple[EntryPoint, ...]) -> None:
         """Once the listeners are bound (a port given as 0 is known only then)."""
@@ -547,23 +583,39 @@ class ConfigState:
 
     def on_swap(self, snapshot: Snapshot, objects: Mapping[ObjectRef, KObject] | None) -> None:
         """A new snapshot is installed (`objects`: what it was built from)."""
+        when = snapshot.loaded_at or time.time()
         with self._lock:
             if objects is not None:
                 self._objects = (snapshot.generation, objects)
-            failed = 1 if snapshot.errors else 0
-            self._stats = ReloadStats(
-                reloads=self._stats.reloads + 1,
-                failed=self._stats.failed + failed,
-                last_success=snapshot.loaded_at or time.time(),
-                last_error=str(snapshot.errors[0]) if snapshot.errors else None,
-            )
+            errors = {_error_key(d): d for d in snapshot.errors}
+            new = [d for key, d in errors.items() if key not in self._errors]
+            self._errors = frozenset(errors)
+            s = self._stats
+            if new:
+                self._stats = dataclasses.replace(
+                    s,
+                    reloads=s.reloads + 1,
+                    failed=s.failed + 1,
+                    last_error=str(new[0]),
+                    last_failure=when,
+                )
+            else:
+                self._stats = dataclasses.replace(
+                    s, reloads=s.reloads + 1, last_success=when, last_error=None
+                )
         self._wake()
 
     def on_failure(self, message: str) -> None:
         """A rebuild failed outright; the last good snapshot keeps serving."""
         with self._lock:
             s = self._stats
-            self._stats = ReloadStats(s.reloads + 1, s.failed + 1, s.last_success, message)
+            self._stats = dataclasses.replace(
+                s,
+                reloads=s.reloads + 1,
+                failed=s.failed + 1,
+                last_error=message,
+                last_failure=time.time(),
+            )
         self._wake()
 
     def objects(self, generation: int) -> Mapping[ObjectRef, KObject] | None:

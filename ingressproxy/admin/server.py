@@ -2,7 +2,8 @@
 
 It runs as a second uvicorn server inside the proxy's process, started and stopped by the main
 app's lifespan, so `ingressproxy serve` and `uvicorn --factory` behave the same. The data comes
-from adminapi.ConfigState; this module only maps URLs to it.
+from api.ConfigState, explanations from cli.explain and traffic from observe.metrics; this
+module maps URLs to them and checks what users type.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 from importlib import resources
 from pathlib import Path
@@ -26,8 +28,13 @@ from starlette.responses import (
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..ir.snapshot import SnapshotHolder
-from .api import ConfigState, ConfigView
+from ..cli.explain import Explanation
+from ..cli.explain import explain as explain_request
+from ..ir.model import Router
+from ..ir.snapshot import Snapshot, SnapshotHolder
+from ..observe.metrics import RouterTraffic, TrafficReading
+from ..observe.record import names_for
+from .api import ConfigState, ConfigView, Json
 
 __all__ = ["DASHBOARD_DIR", "Explainer", "create_admin_app"]
 
@@ -37,6 +44,16 @@ DASHBOARD_DIR = Path(str(resources.files("ingressproxy") / "admin" / "dashboard"
 
 # (url, method, headers) -> JSON-ready explanation of how a request would be routed.
 Explainer = Callable[[str, str, dict[str, str]], object]
+
+# What /api/explain accepts: it is typed by people, but the admin port may be reachable by
+# others, so every part is bounded (a URL as long as browsers send, a few headers).
+MAX_QUERY = 16 * 1024
+MAX_URL = 4096
+MAX_HEADERS = 32
+MAX_HEADER_NAME = 128
+MAX_HEADER_VALUE = 4096
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 5.6.2
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # a field value may hold tabs, not these
 
 # How often a live dashboard's event stream re-checks the generation even without a wake-up
 # (a swap made directly on the holder has no reloader to announce it), and sends a keep-alive.
@@ -81,7 +98,12 @@ def create_admin_app(
     certificates: Callable[[], list[dict[str, object]]] | None = None,
 ) -> Starlette:
     """The admin ASGI app. `state` defaults to one built on `holder` (no objects, so routers
-    that lost a conflict are not listed); `metrics` renders the Prometheus exposition."""
+    that lost a conflict are not listed); `metrics` renders the Prometheus exposition.
+
+    /api/explain calls cli.explain on the current snapshot itself, so it can name the routers
+    it shows; `explain` is accepted for callers that still pass one and is not used.
+    """
+    del explain
     config = state if state is not None else ConfigState(holder)
 
     def view() -> ConfigView:
@@ -139,20 +161,30 @@ def create_admin_app(
         return Response(body, media_type=content_type)
 
     async def explain_route(request: Request) -> Response:
-        assert explain is not None  # the route exists only when an explainer was given
-        url = request.query_params.get("url")
-        if not url:
-            return _json({"message": "query parameter 'url' is required"}, 400)
-        method = request.query_params.get("method", "GET").upper()
-        headers = {
-            k[len("header.") :]: v
-            for k, v in request.query_params.items()
-            if k.startswith("header.")
-        }
+        if len(request.scope.get("query_string", b"")) > MAX_QUERY:
+            return _json({"message": f"the query string is over {MAX_QUERY} bytes"}, 414)
+        asked = _explain_input(request.query_params.multi_items())
+        if isinstance(asked, str):
+            return _json({"message": asked}, 400)
+        url, method, headers = asked
+        snapshot = config.holder.current  # read once: the explanation and its names agree
         try:
-            return _json(explain(url, method, headers))
-        except ValueError as exc:
-            return _json({"message": str(exc)}, 400)
+            explanation = explain_request(snapshot, url, method, headers)
+        except ValueError as exc:  # urlsplit refuses some URLs ("Invalid IPv6 URL")
+            return _json({"message": f"cannot read the URL: {exc}"}, 400)
+        except Exception:
+            # Never a traceback to the client; the log has it.
+            log.exception("explain failed for %s %r", method, url)
+            return _json({"message": "explain failed; the proxy's log says why"}, 500)
+        body = explanation.to_json()
+        _name_routers(body, explanation, snapshot, view)
+        return _json(body)
+
+    async def traffic(request: Request) -> Response:
+        reader = config.traffic
+        if reader is None:
+            return _json({"message": "no metrics: traffic is counted only by a serving proxy"}, 404)
+        return _json(_traffic_json(reader(), view()))
 
     async def tls_certificates(request: Request) -> Response:
         # Names, validity and fingerprints only: key material never leaves certs.py.
@@ -174,6 +206,8 @@ def create_admin_app(
         Route("/api/diagnostics", diagnostics, methods=get),
         Route("/api/rawdata", rawdata, methods=get),
         Route("/api/tls/certificates", tls_certificates, methods=get),
+        Route("/api/explain", explain_route, methods=get),
+        Route("/api/traffic", traffic, methods=get),
         Route("/api/events", events, methods=["GET"]),
         Route("/", to_dashboard, methods=get),
         Route("/dashboard", to_dashboard, methods=get),
@@ -181,12 +215,102 @@ def create_admin_app(
     ]
     if metrics is not None:
         routes.append(Route("/metrics", prometheus, methods=get))
-    if explain is not None:
-        routes.append(Route("/api/explain", explain_route, methods=get))
     app = Starlette(routes=routes)
     app.state.holder = holder
     app.state.config = config
     return app
+
+
+def _explain_input(
+    params: list[tuple[str, str]],
+) -> tuple[str, str, dict[str, str]] | str:
+    """(url, method, headers) from /api/explain's query, or what is wrong with it.
+
+    `url` (required), `method` (default GET) and one `header.<Name>=<value>` per header."""
+    got: dict[str, str] = {}
+    headers: dict[str, str] = {}
+    for key, value in params:
+        if key.startswith("header."):
+            name = key[len("header.") :]
+            if len(headers) >= MAX_HEADERS:
+                return f"at most {MAX_HEADERS} headers"
+            if not _TOKEN.fullmatch(name) or len(name) > MAX_HEADER_NAME:
+                return f"header name {name[:MAX_HEADER_NAME]!r} is not an HTTP field name"
+            if len(value) > MAX_HEADER_VALUE or _CONTROL.search(value):
+                return (
+                    f"header {name} must be at most {MAX_HEADER_VALUE} characters without"
+                    " control characters"
+                )
+            headers[name] = value.strip(" \t")
+        elif key in ("url", "method"):
+            if key in got:
+                return f"query parameter {key!r} is given twice"
+            got[key] = value
+    url = got.get("url", "").strip()
+    if not url:
+        return "query parameter 'url' is required (http://host/path, host/path or /path)"
+    if len(url) > MAX_URL or _CONTROL.search(url) or any(c in url for c in " \t"):
+        return f"url must be at most {MAX_URL} characters, without spaces or control characters"
+    method = got.get("method", "GET").strip().upper() or "GET"
+    if not _TOKEN.fullmatch(method) or len(method) > 32:
+        return f"method {method[:32]!r} is not an HTTP method"
+    return url, method, headers
+
+
+def _name_routers(
+    body: Json, explanation: Explanation, snapshot: Snapshot, view: Callable[[], ConfigView]
+) -> None:
+    """Add each router's id (`name`, as /api/http/routers lists it) to an explanation's
+    chosen route and candidate rules."""
+    names = names_for(snapshot.table)
+    by_origin: dict[tuple[object, ...], str] | None = None
+
+    def name(route: Router | None) -> str | None:
+        nonlocal by_origin
+        if route is None:
+            return None
+        got = names.router(route)
+        if got is not None:
+            return got
+        # A rule the table left out (flavor traefik's "Skipping service") is not named by the
+        # table; the view lists it by its origin.
+        if by_origin is None:
+            by_origin = {
+                (r["ingress"], r["field"], r["host"]): str(r["name"]) for r in view().routers
+            }
+        ingress = f"{route.ingress.namespace}/{route.ingress.name}"
+        return by_origin.get((ingress, route.field, route.host))
+
+    route_json = body.get("route")
+    if isinstance(route_json, dict):
+        route_json["name"] = name(explanation.route)
+    rules = body.get("rules")
+    if isinstance(rules, list):
+        for check, rule_json in zip(explanation.rules, rules, strict=True):
+            rule_json["name"] = name(check.route)
+
+
+def _traffic_json(reading: TrafficReading, view: ConfigView) -> Json:
+    """Each router the view lists, named as written (Ingress, host, path) and by its id, with
+    its traffic; requests no router took are `unrouted`."""
+    idle = RouterTraffic(0, 0, None if reading.window is None else 0.0, None, None, None, None)
+    routers: list[Json] = []
+    for r in view.routers:
+        got = reading.routers.get(str(r["name"]), idle)
+        routers.append(
+            {
+                "name": r["name"],
+                "ingress": r["ingress"],
+                "host": r["host"],
+                "path": r["path"],
+                **got.to_json(),
+            }
+        )
+    return {
+        "window": reading.window,
+        "routers": routers,
+        "unrouted": reading.routers.get("", idle).to_json(),
+    }
 
 
 def _strip_provider(name: str) -> str:
