@@ -7,15 +7,21 @@ that is a failure: .ci/run installs chromium.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from e2e import EXAMPLES, Served, run_proxy
+
+from ingressproxy.testing.echo import create_echo_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -59,12 +65,55 @@ def browser() -> Iterator[Any]:
             b.close()
 
 
+@contextlib.contextmanager
+def _pods(folder: Path) -> Iterator[None]:
+    """An echo server on every endpoint address of the example (127.0.1.1 ... 127.0.3.3), all
+    on one free port that replaces 8080 in its EndpointSlices: --fake-backends binds 8080
+    itself, which other tests may hold at the same time."""
+    workloads = folder / "workloads.yaml"
+    text = workloads.read_text(encoding="utf-8")
+    addresses = re.findall(r'addresses: \["([0-9.]+)"\]', text)
+    assert len(addresses) == 9 and text.count("\n    port: 8080\n") == 3, "the example changed"
+    sockets: list[socket.socket] = []
+    for _attempt in range(5):
+        for s in sockets:
+            s.close()
+        sockets = []
+        port = 0  # the first address draws a free port, the others take the same
+        try:
+            for address in addresses:
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sockets.append(s)
+                s.bind((address, port))
+                s.listen(64)  # connections wait in the backlog until the server accepts
+                port = s.getsockname()[1]
+            break
+        except OSError:
+            continue  # that port is taken on another address: draw another
+    else:
+        raise RuntimeError("no port free on every endpoint address")
+    workloads.write_text(text.replace("\n    port: 8080\n", f"\n    port: {port}\n"), "utf-8")
+    config = uvicorn.Config(
+        create_echo_app("imagemanager"), log_level="warning", log_config=None, lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": sockets}, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        for s in sockets:
+            s.close()
+
+
 @pytest.fixture()
 def served(tmp_path: Path) -> Iterator[Served]:
     folder = tmp_path / "imagemanager"
     shutil.copytree(EXAMPLES / "imagemanager", folder)
-    # Fake backends (echo servers on the example's endpoints) so traffic gets real answers.
-    with run_proxy(folder, watch=True, admin_port=0, access_log="off", fake_backends=True) as s:
+    # Echo servers behind the example's endpoints, so traffic gets real answers.
+    with _pods(folder), run_proxy(folder, watch=True, admin_port=0, access_log="off") as s:
         yield s
 
 
@@ -180,7 +229,7 @@ def test_dashboard_shows_and_follows_the_config(
     expect(result.locator(".candidates li")).to_have_count(2)
     expect(result.locator(".candidates li.no-match").first).to_contain_text("does not start with")
     expect(result.locator(".endpoint")).to_have_count(3)
-    expect(result.locator(".endpoint").first).to_have_text("127.0.2.1:8080")
+    expect(result.locator(".endpoint").first).to_have_text(re.compile(r"^127\.0\.2\.1:\d+$"))
     # What the API would refuse is refused on the page too, with the reason.
     page.get_by_label("request headers").fill("no colon here")
     page.get_by_role("button", name="Explain").click()
