@@ -14,7 +14,8 @@ sending a response.") like httpcore's, ReadError/WriteError for resets.
 Scope: what a reverse proxy needs and nothing more. The request goes out as given: the
 "target" extension is the request target, headers are sent as they are (no defaults added),
 framing follows the request's own Content-Length or `Transfer-Encoding: chunked`. No
-redirects, cookies, proxies, HTTP/2 or upgrades (WebSockets go through forward_ws).
+redirects, cookies, proxies, HTTP/2 or upgrades (WebSockets go through forward_ws). Chunked
+trailers are read and dropped: they never become header fields.
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ class _Connection(asyncio.Protocol):
         self.until_eof = False  # no length and not chunked: the body ends with the connection
         self.got_bytes = False  # any response byte arrived
         self.request_sent = False  # the whole request went out (else never reuse)
+        self._lenient = False  # llhttp accepts a trailer Content-Length (on_headers_complete)
         self.error: Exception | None = None
         self.chunks: collections.deque[bytes] = collections.deque()
         self.buffered = 0
@@ -152,8 +154,15 @@ class _Connection(asyncio.Protocol):
             # A second response to one request (in the same packet as the first): the
             # connection is out of step; the first response stands, the connection goes.
             raise _OutOfStep
+        if self._lenient:
+            self._lenient = False
+            self.parser.set_dangerous_leniencies(lenient_chunked_length=False)
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self.headers_done:
+            # A trailer field (after a chunked body): never a header field, and dropped, as
+            # uvicorn's HTTP/1.1 servers cannot send trailers (docs/reliability.md).
+            return
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
@@ -188,6 +197,13 @@ class _Connection(asyncio.Protocol):
                 # vector llhttp would let through.
                 raise httpx.RemoteProtocolError(f"unsupported Transfer-Encoding {codings!r}")
             self.until_eof = not length and not codings
+            if codings:
+                # llhttp reads trailers by the head's rules and refuses a Content-Length there
+                # next to the head's chunked. The head was checked strictly; trailers are
+                # dropped (on_header), so this one is harmless. Strict again from the next
+                # message on (on_message_begin).
+                self._lenient = True
+                self.parser.set_dangerous_leniencies(lenient_chunked_length=True)
         self._wake()
 
     def on_body(self, body: bytes) -> None:
