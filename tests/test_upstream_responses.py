@@ -1,7 +1,7 @@
-"""What an upstream's response may do to the proxy (issue 20): chunked trailers. Raw-socket
-upstreams that write exact bytes and count their connections, a real proxy under both of
-uvicorn's parsers, raw-socket clients; unit cases of the pool with the same kind of upstream in
-the test's own loop."""
+"""What an upstream's response may do to the proxy (issue 20): chunked trailers and oversized
+heads. Raw-socket upstreams that write exact bytes and count their connections, a real proxy
+under both of uvicorn's parsers, raw-socket clients; unit cases of the pool with the same kind
+of upstream in the test's own loop."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import socket
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,7 @@ from proxykit import (
     RawResponse,
     RawUpstream,
     Running,
+    exchange,
     ok,
     read_response,
     run_proxy,
@@ -29,7 +31,7 @@ from proxykit import (
 )
 from test_upstream import Upstream, fetch, request, run
 
-from ingressproxy.upstream.pool import UpstreamTransport
+from ingressproxy.upstream.pool import MAX_HEAD_BYTES, MAX_HEAD_FIELDS, UpstreamTransport
 
 HOST = b"up.test"
 GET = b"GET /%s HTTP/1.1\r\nHost: up.test\r\n\r\n"
@@ -165,6 +167,167 @@ def test_after_a_trailer_content_length_the_next_head_is_checked_strictly_again(
             with pytest.raises(httpx.RemoteProtocolError, match="Content-Length"):
                 await fetch(transport, request(up.port))
             assert up.connections == 1
+            await transport.aclose()
+
+    run(main())
+
+
+# --------------------------------------------------------------------------- head limits
+
+
+class Outcome:
+    """What a handler thread learnt about its connection, for the test to wait on."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.cut = False  # the proxy closed the connection while we were still writing
+
+    def wait(self) -> None:
+        assert self.done.wait(WAIT)
+
+
+def _filler(conn: Conn, outcome: Outcome, head: bytes, more: Callable[[], bytes] | None) -> None:
+    """Answer the first request with `head`, then with more() for as long as the proxy reads."""
+    try:
+        if conn.read_request() is None:
+            return
+        conn.sock.sendall(head)
+        while more is not None:
+            conn.sock.sendall(more())
+    except OSError:
+        outcome.cut = True
+    finally:
+        if not outcome.cut:
+            outcome.cut = conn.wait_closed()
+        outcome.done.set()
+
+
+OVERSIZED = {
+    # 4,001 small fields: 36 KB, within the byte limit, far over the field count.
+    "4001-fields": (b"HTTP/1.1 200 OK\r\n" + b"X-F: 1\r\n" * 4001 + b"\r\nok", None),
+    # One 32 MB field: a head that does end, far over the byte limit.
+    "32-mb": (b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * (32 << 20) + b"\r\n\r\nok", None),
+    # Heads that never end, written as fast as the proxy reads.
+    "endless-fields": (b"HTTP/1.1 200 OK\r\n", lambda: b"X-Filler: 0123456789\r\n" * 1000),
+    "endless-value": (b"HTTP/1.1 200 OK\r\nX-Endless: ", lambda: b"a" * 65536),
+    "endless-interim": (b"", lambda: b"HTTP/1.1 100 Continue\r\n\r\n" * 1000),
+}
+
+
+@pytest.mark.parametrize("case", list(OVERSIZED))
+@pytest.mark.parametrize("http", HTTP_IMPLS)
+def test_an_oversized_response_head_is_502_at_once_and_the_connection_dropped(
+    http: str, case: str
+) -> None:
+    head, more = OVERSIZED[case]
+    outcome = Outcome()
+    with (
+        RawUpstream(lambda conn: _filler(conn, outcome, head, more)) as upstream,
+        proxied(upstream, http, read_timeout=30.0) as proxy,
+    ):
+        started = time.monotonic()
+        r = exchange(proxy.port, GET % b"big")
+        elapsed = time.monotonic() - started
+        assert (r.status, r.body) == (502, b"502 Bad Gateway\n")
+        assert elapsed < WAIT  # not the 30 s read timeout
+        outcome.wait()
+        assert outcome.cut  # the proxy dropped that connection
+        assert upstream.connections == 1  # and did not try again
+
+
+@pytest.mark.parametrize("http", HTTP_IMPLS)
+def test_a_head_within_the_limits_passes(http: str) -> None:
+    fields = MAX_HEAD_FIELDS - 1  # and Content-Length
+    value = b"v" * ((MAX_HEAD_BYTES - 2048) // fields)
+    head = b"".join(b"X-F%d: %s\r\n" % (i, value) for i in range(fields))
+
+    def handler(conn: Conn) -> None:
+        while conn.read_request() is not None:
+            conn.send(ok(b"fits", head.rstrip(b"\r\n")))
+
+    with (
+        RawUpstream(handler) as upstream,
+        proxied(upstream, http) as proxy,
+        socket.create_connection(("127.0.0.1", proxy.port), timeout=WAIT) as sock,
+    ):
+        sock.sendall(GET % b"fits")
+        r, _, _ = read_with_trailers(sock, max_head=1 << 17)
+    assert (r.status, r.body) == (200, b"fits")
+    assert len([n for n, _ in r.headers if n.startswith(b"x-f")]) == fields
+
+
+@pytest.mark.parametrize("http", HTTP_IMPLS)
+def test_a_slowly_dripping_head_is_cut_by_the_read_timeout(http: str) -> None:
+    """The read timeout covers the whole head, not the silence between its bytes."""
+    outcome = Outcome()
+    head = b"HTTP/1.1 200 OK\r\n" + b"X-Slow: drip\r\n" * 50 + b"\r\n"
+
+    def drip(conn: Conn) -> None:
+        try:
+            if conn.read_request() is None:
+                return
+            for i in range(len(head)):
+                conn.sock.sendall(head[i : i + 1])
+                time.sleep(0.02)  # the upstream's pace: 50 bytes a second, never silent
+        except OSError:
+            outcome.cut = True
+        finally:
+            outcome.done.set()
+
+    with RawUpstream(drip) as upstream, proxied(upstream, http, read_timeout=1.0) as proxy:
+        started = time.monotonic()
+        r = exchange(proxy.port, GET % b"slow")
+        elapsed = time.monotonic() - started
+        assert (r.status, r.body) == (504, b"504 Gateway Timeout\n")
+        assert 1.0 <= elapsed < WAIT
+        outcome.wait()
+        assert outcome.cut
+
+
+def test_the_pool_bounds_heads_and_trailers_by_its_limits() -> None:
+    """UpstreamTransport's own limits: a head over them, and trailers that never end, fail
+    the exchange with RemoteProtocolError and close the connection."""
+    big_head = b"HTTP/1.1 200 OK\r\nX-A: " + b"a" * 2000 + b"\r\nContent-Length: 2\r\n\r\nok"
+    many = b"HTTP/1.1 200 OK\r\n" + b"X-A: 1\r\n" * 11 + b"Content-Length: 2\r\n\r\nok"
+    fine = b"HTTP/1.1 200 OK\r\n" + b"X-A: 1\r\n" * 9 + b"Content-Length: 2\r\n\r\nok"
+    endless_trailers = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n"
+
+    answers = {b"/big": big_head, b"/many": many, b"/fine": fine}
+
+    async def main() -> None:
+        closed = asyncio.Event()
+
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            try:
+                while (seen := await ref[0].read_request(reader)) is not None:
+                    target = seen.split(b" ")[1]
+                    if target == b"/trailers":
+                        writer.write(endless_trailers)
+                        while True:
+                            writer.write(b"X-T: " + b"t" * 100 + b"\r\n")
+                            await writer.drain()
+                    writer.write(answers[target])
+                    await writer.drain()
+            finally:
+                closed.set()  # the pool closed the connection
+
+        ref: list[Upstream] = []
+        async with Upstream(handler) as up:
+            ref.append(up)
+            transport = UpstreamTransport(max_head_bytes=1024, max_head_fields=10)
+            assert (await fetch(transport, request(up.port, b"/fine")))[2] == b"ok"
+            for target, match in [(b"/big", "1024 bytes"), (b"/many", "10 fields")]:
+                closed.clear()
+                with pytest.raises(httpx.RemoteProtocolError, match=match):
+                    await fetch(transport, request(up.port, target))
+                await closed.wait()
+            closed.clear()
+            response = await transport.handle_async_request(request(up.port, b"/trailers"))
+            with pytest.raises(httpx.RemoteProtocolError, match="trailers over 1024 bytes"):
+                async for _ in response.stream:  # type: ignore[union-attr]
+                    pass
+            await response.aclose()
+            await closed.wait()
             await transport.aclose()
 
     run(main())

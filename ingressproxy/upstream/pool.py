@@ -11,6 +11,10 @@ forward_http maps errors the same way: ConnectError/ConnectTimeout (nothing sent
 PoolTimeout, ReadTimeout/WriteTimeout, RemoteProtocolError("Server disconnected without
 sending a response.") like httpcore's, ReadError/WriteError for resets.
 
+Response heads are bounded (MAX_HEAD_BYTES, MAX_HEAD_FIELDS, like nginx's proxy_buffer_size
+and Envoy's max_headers_count): past either the exchange fails at once and the connection is
+closed.
+
 Scope: what a reverse proxy needs and nothing more. The request goes out as given: the
 "target" extension is the request target, headers are sent as they are (no defaults added),
 framing follows the request's own Content-Length or `Transfer-Encoding: chunked`. No
@@ -31,7 +35,13 @@ from httptools import HttpParserError, HttpResponseParser
 
 from .deadlines import Deadlines
 
-__all__ = ["UpstreamExchange", "UpstreamTransport", "pool_key"]
+__all__ = [
+    "MAX_HEAD_BYTES",
+    "MAX_HEAD_FIELDS",
+    "UpstreamExchange",
+    "UpstreamTransport",
+    "pool_key",
+]
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -41,6 +51,14 @@ Headers = list[tuple[bytes, bytes]]
 _HIGH_WATER = 1 << 18
 _LOW_WATER = 1 << 16
 
+# A response head (status line and fields; interim 1xx heads before it count too) may be
+# this large: nginx reads the whole head into proxy_buffer_size (4 or 8 KiB by default) and
+# answers 502 "upstream sent too big header"; 64 KiB leaves room for fat cookies and CSPs.
+# The same bound holds for any run of bytes that carries no body (chunk framing, trailers).
+MAX_HEAD_BYTES = 1 << 16
+# Fields per head: Envoy's max_headers_count default, which it applies to upstream responses.
+MAX_HEAD_FIELDS = 100
+
 # httpcore's wording (its _async/http11.py), which forward_http recognises as "closed before
 # responding" (retryable for idempotent requests).
 _NO_RESPONSE = "Server disconnected without sending a response."
@@ -49,6 +67,10 @@ _INCOMPLETE = "peer closed connection without sending complete message body"
 
 class _OutOfStep(Exception):
     """Stops the parser at bytes after a complete response (see on_message_begin)."""
+
+
+class _HeadTooLarge(Exception):
+    """Stops the parser at a response head over the pool's limits (see on_header)."""
 
 
 class _Connection(asyncio.Protocol):
@@ -85,7 +107,13 @@ class _Connection(asyncio.Protocol):
         self.until_eof = False  # no length and not chunked: the body ends with the connection
         self.got_bytes = False  # any response byte arrived
         self.request_sent = False  # the whole request went out (else never reuse)
+        self.head_bytes = 0  # field bytes of this exchange's heads so far (interim ones too)
+        # Bytes read since the last read that held body or ended a head: a head still
+        # arriving, interim responses, chunk framing, trailers. Bounded like a head.
+        self.unframed = 0
         self._lenient = False  # llhttp accepts a trailer Content-Length (on_headers_complete)
+        self._max_bytes = pool.max_head_bytes
+        self._max_fields = pool.max_head_fields
         self.error: Exception | None = None
         self.chunks: collections.deque[bytes] = collections.deque()
         self.buffered = 0
@@ -106,13 +134,27 @@ class _Connection(asyncio.Protocol):
             self._close()
             return
         self.got_bytes = True
+        buffered = self.buffered
+        headers_done = self.headers_done
         try:
             self.parser.feed_data(data)
         except HttpParserError as exc:
-            # A callback's own error (an unasked 101) arrives as the parser error's context.
+            # A callback's own error (an unasked 101, a head too large) arrives as the parser
+            # error's context.
             reason = exc.__context__ if exc.__context__ is not None else exc
             if not isinstance(reason, _OutOfStep):
                 self._fail(httpx.RemoteProtocolError(f"invalid response from upstream: {reason}"))
+            self._close()
+            return
+        if self.buffered != buffered or self.headers_done is not headers_done or self.complete:
+            self.unframed = 0
+            return
+        # Nothing of this read was body or the end of a head. Bounded, or an upstream could
+        # keep us parsing (and httptools buffering one endless field) until the read timeout.
+        self.unframed += len(data)
+        if self.unframed > self._max_bytes:
+            what = "response head" if not headers_done else "chunk framing or trailers"
+            self._fail(httpx.RemoteProtocolError(f"{what} over {self._max_bytes} bytes"))
             self._close()
 
     def eof_received(self) -> bool | None:
@@ -163,34 +205,44 @@ class _Connection(asyncio.Protocol):
             # A trailer field (after a chunked body): never a header field, and dropped, as
             # uvicorn's HTTP/1.1 servers cannot send trailers (docs/reliability.md).
             return
-        self.headers.append((name, value))
+        headers = self.headers
+        headers.append((name, value))
+        if len(headers) > self._max_fields:
+            raise _HeadTooLarge(f"response head over {self._max_fields} fields")
 
     def on_headers_complete(self) -> None:
-        status = self.parser.get_status_code()
+        parser = self.parser
+        status = parser.get_status_code()
+        headers = self.headers
+        length = False
+        codings: list[bytes] = []
+        size = 4 * len(headers)  # ": " and CRLF
+        for name, value in headers:
+            n = len(name)  # lower() only the two names that matter here
+            size += n + len(value)
+            if n == 14 and name.lower() == b"content-length":
+                length = True
+            elif n == 17 and name.lower() == b"transfer-encoding":
+                codings.append(value.strip().lower())
+        self.head_bytes += size
+        if self.head_bytes > self._max_bytes:
+            raise _HeadTooLarge(f"response head over {self._max_bytes} bytes")
         if 100 <= status < 200:
             if status == 101:
                 raise httpx.RemoteProtocolError("upstream switched protocols unasked (101)")
-            # An interim response (103 Early Hints): dropped, as nginx does; the parser reads
-            # the final response that follows on the same connection.
+            # An interim response (100 Continue, 103 Early Hints): dropped, as nginx does;
+            # the parser reads the final response that follows on the same connection.
             self.headers = []
             return
         self.status = status
         self.headers_done = True
-        self.keep_alive = self.parser.should_keep_alive()
+        self.keep_alive = parser.should_keep_alive()
         if self.head_request or status in (204, 304):
             # No body follows, whatever Content-Length says (RFC 9110 9.3.2, 15.3.5, 15.4.5);
             # llhttp cannot be told about HEAD, so a HEAD connection is not reused.
             self.complete = True
             self.keep_alive = self.keep_alive and not self.head_request
         else:
-            length = False
-            codings: list[bytes] = []
-            for name, value in self.headers:
-                size = len(name)  # lower() only the two names that matter here
-                if size == 14 and name.lower() == b"content-length":
-                    length = True
-                elif size == 17 and name.lower() == b"transfer-encoding":
-                    codings.append(value.strip().lower())
             if codings and codings != [b"chunked"]:
                 # Only plain chunked, as h11 and headers.py on the request side: a coding we
                 # cannot undo leaves the body's end to the connection's close, a smuggling
@@ -203,7 +255,7 @@ class _Connection(asyncio.Protocol):
                 # dropped (on_header), so this one is harmless. Strict again from the next
                 # message on (on_message_begin).
                 self._lenient = True
-                self.parser.set_dangerous_leniencies(lenient_chunked_length=True)
+                parser.set_dangerous_leniencies(lenient_chunked_length=True)
         self._wake()
 
     def on_body(self, body: bytes) -> None:
@@ -292,6 +344,7 @@ class _Connection(asyncio.Protocol):
             self.got_bytes = self.request_sent = False
             self.error = None
             self.buffered = 0  # chunks is empty: a condition of reusable
+            self.head_bytes = self.unframed = 0
             self.pool._release(self)
         else:
             self._close()
@@ -392,7 +445,9 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
     `max_connections` caps the connections open at once (waiting up to the "pool" timeout
     for one); idle ones are reused most-recent first and closed after `keepalive_expiry`
     seconds. `verify` is for https endpoints: False (no checks, as ingress-nginx), True
-    (system CAs) or an SSLContext.
+    (system CAs) or an SSLContext. A response head over `max_head_bytes` (its fields, or
+    what arrived of it so far) or `max_head_fields` fails the exchange (RemoteProtocolError)
+    and closes the connection.
     """
 
     def __init__(
@@ -401,7 +456,11 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
         verify: bool | ssl.SSLContext = True,
         max_connections: int | None = 256,
         keepalive_expiry: float = 4.0,
+        max_head_bytes: int = MAX_HEAD_BYTES,
+        max_head_fields: int = MAX_HEAD_FIELDS,
     ) -> None:
+        self.max_head_bytes = max_head_bytes
+        self.max_head_fields = max_head_fields
         self._verify = verify
         self._ssl: ssl.SSLContext | None = None
         self._max = max_connections
