@@ -1,7 +1,7 @@
-"""What an upstream's response may do to the proxy (issue 20): chunked trailers and oversized
-heads. Raw-socket upstreams that write exact bytes and count their connections, a real proxy
-under both of uvicorn's parsers, raw-socket clients; unit cases of the pool with the same kind
-of upstream in the test's own loop."""
+"""What an upstream's response may do to the proxy (issue 20): chunked trailers, oversized heads
+and answers to HEAD. Raw-socket upstreams that write exact bytes and count their connections, a
+real proxy under both of uvicorn's parsers, raw-socket clients; unit cases of the pool with the
+same kind of upstream in the test's own loop."""
 
 from __future__ import annotations
 
@@ -328,6 +328,101 @@ def test_the_pool_bounds_heads_and_trailers_by_its_limits() -> None:
                     pass
             await response.aclose()
             await closed.wait()
+            await transport.aclose()
+
+    run(main())
+
+
+# --------------------------------------------------------------------------- HEAD
+
+
+def _head_answers(conn: Conn) -> None:
+    answers = iter(
+        [
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nX-Length: none\r\n\r\n",
+        ]
+    )
+    while (seen := conn.read_request()) is not None:
+        if seen.method == b"HEAD":
+            conn.send(next(answers))
+        else:
+            conn.send(ok(b"got"))
+
+
+@pytest.mark.parametrize("http", HTTP_IMPLS)
+def test_answers_to_head_give_the_upstream_connection_back(http: str) -> None:
+    """Whatever an answer to HEAD says of its body (a length, chunked, nothing), it has none:
+    the connection serves the next request. Three HEADs then a GET over one connection."""
+    with (
+        RawUpstream(_head_answers) as upstream,
+        proxied(upstream, http) as proxy,
+        socket.create_connection(("127.0.0.1", proxy.port), timeout=WAIT) as sock,
+    ):
+        results = []
+        for method in (b"HEAD", b"HEAD", b"HEAD", b"GET"):
+            sock.sendall(b"%s /h HTTP/1.1\r\nHost: up.test\r\n\r\n" % method)
+            r = read_response(sock, method)
+            results.append((r.status, r.body, r.complete))
+        assert results == [(200, b"", True)] * 3 + [(200, b"got", True)]
+        assert upstream.connections == 1
+        assert [s.method for s in upstream.seen] == [b"HEAD", b"HEAD", b"HEAD", b"GET"]
+
+
+@pytest.mark.parametrize("http", HTTP_IMPLS)
+def test_an_answer_to_head_that_sends_a_body_anyway_is_not_reused(http: str) -> None:
+    def handler(conn: Conn) -> None:
+        while (seen := conn.read_request()) is not None:
+            if seen.method == b"HEAD":
+                conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray")
+            else:
+                conn.send(ok(b"clean"))
+
+    with (
+        RawUpstream(handler) as upstream,
+        proxied(upstream, http) as proxy,
+        socket.create_connection(("127.0.0.1", proxy.port), timeout=WAIT) as sock,
+    ):
+        sock.sendall(b"HEAD /h HTTP/1.1\r\nHost: up.test\r\n\r\n")
+        head = read_response(sock, b"HEAD")
+        sock.sendall(GET % b"g")
+        get = read_response(sock)
+        assert (head.status, head.body, get.status, get.body) == (200, b"", 200, b"clean")
+        assert upstream.connections == 2  # the stray bytes retired the first connection
+
+
+@pytest.mark.parametrize(
+    ("version", "connection", "reused"),
+    [
+        (b"1.1", b"", True),
+        (b"1.1", b"Connection: close\r\n", False),
+        (b"1.0", b"", False),
+        (b"1.0", b"Connection: keep-alive\r\n", True),
+    ],
+)
+def test_an_answer_to_head_without_a_length_keeps_the_connection_as_connection_says(
+    version: bytes, connection: bytes, reused: bool
+) -> None:
+    answer = b"HTTP/%s 200 OK\r\n%s\r\n" % (version, connection)
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await ref[0].read_request(reader) is not None:
+            writer.write(answer)
+            await writer.drain()
+            if connection == b"Connection: close\r\n" or (version == b"1.0" and not connection):
+                return
+
+    ref: list[Upstream] = []
+
+    async def main() -> None:
+        async with Upstream(handler) as up:
+            ref.append(up)
+            transport = UpstreamTransport()
+            for _ in range(2):
+                status, _, body = await fetch(transport, request(up.port, method="HEAD"))
+                assert (status, body) == (200, b"")
+            assert up.connections == (1 if reused else 2)
             await transport.aclose()
 
     run(main())

@@ -236,18 +236,22 @@ class _Connection(asyncio.Protocol):
             return
         self.status = status
         self.headers_done = True
-        self.keep_alive = parser.should_keep_alive()
         if self.head_request or status in (204, 304):
-            # No body follows, whatever Content-Length says (RFC 9110 9.3.2, 15.3.5, 15.4.5);
-            # llhttp cannot be told about HEAD, so a HEAD connection is not reused.
+            # No body follows, whatever Content-Length says (RFC 9110 9.3.2, 15.3.5, 15.4.5).
             self.complete = True
-            self.keep_alive = self.keep_alive and not self.head_request
+            # llhttp's keep-alive also asks for a length, which an answer to HEAD need not
+            # have; finish() gives the connection a new parser, which llhttp cannot be told
+            # about HEAD and still waits for the body the head announced.
+            self.keep_alive = (
+                _keeps_alive(parser, headers) if self.head_request else parser.should_keep_alive()
+            )
         else:
             if codings and codings != [b"chunked"]:
                 # Only plain chunked, as h11 and headers.py on the request side: a coding we
                 # cannot undo leaves the body's end to the connection's close, a smuggling
                 # vector llhttp would let through.
                 raise httpx.RemoteProtocolError(f"unsupported Transfer-Encoding {codings!r}")
+            self.keep_alive = parser.should_keep_alive()
             self.until_eof = not length and not codings
             if codings:
                 # llhttp reads trailers by the head's rules and refuses a Content-Length there
@@ -260,6 +264,9 @@ class _Connection(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         if self.complete:
+            # Bytes after a head that has no body (an answer to HEAD that sent one anyway):
+            # the stream is out of step, never reuse it.
+            self.keep_alive = False
             return
         self.chunks.append(body)
         self.buffered += len(body)
@@ -338,6 +345,9 @@ class _Connection(asyncio.Protocol):
         )
         self.active = False
         if reusable:
+            if self.head_request:
+                # llhttp still waits for the body the answer to HEAD announced.
+                self.parser = HttpResponseParser(self)
             self.status = 0
             self.headers = []  # a new list: the finished response may still hold the old one
             self.headers_done = self.complete = self.keep_alive = self.until_eof = False
@@ -364,6 +374,18 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
         self.closed = True
         self.pool._forget(self)
+
+
+def _keeps_alive(parser: Any, headers: Headers) -> bool:
+    """Whether a bodiless response's Connection leaves the connection open (HTTP/1.1 unless
+    `close`, HTTP/1.0 only with `keep-alive`), as llhttp decides but without a length."""
+    tokens: set[bytes] = set()
+    for name, value in headers:
+        if len(name) == 10 and name.lower() == b"connection":
+            tokens.update(token.strip().lower() for token in value.split(b","))
+    if parser.get_http_version() == "1.0":
+        return b"keep-alive" in tokens
+    return b"close" not in tokens
 
 
 def pool_key(url: httpx.URL) -> tuple[bytes, bytes, int]:
