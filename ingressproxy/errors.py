@@ -132,6 +132,7 @@ class UpstreamProtocolError(UpstreamError):
 
 
 class UpstreamClosedEarly(UpstreamProtocolError):
-    """The connection was closed or reset before any response byte arrived: typically a pooled
-    keep-alive connection the endpoint closed while we were reusing it. The endpoint may have
-    started processing the request, so only idempotent requests are retried (RFC 9110 9.2.2)."""
+    """The connection was closed or reset after the request went out and before the response
+    head was complete (so before anything reached the client): typically a pooled keep-alive
+    connection the endpoint closed while we were reusing it. The endpoint may have started
+    processing the request, so only idempotent requests are retried (RFC 9110 9.2.2)."""

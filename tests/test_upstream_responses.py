@@ -1,12 +1,14 @@
-"""What an upstream's response may do to the proxy (issue 20): chunked trailers, oversized heads
-and answers to HEAD. Raw-socket upstreams that write exact bytes and count their connections, a
-real proxy under both of uvicorn's parsers, raw-socket clients; unit cases of the pool with the
-same kind of upstream in the test's own loop."""
+"""What an upstream's response may do to the proxy (issue 20): trailers, oversized heads, answers
+to HEAD, connections that die before the head, interim responses and close-delimited bodies.
+Raw-socket upstreams that write exact bytes and count their connections, a real proxy under both
+of uvicorn's parsers, raw-socket clients; unit cases of the pool with the same kind of upstream
+in the test's own loop."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import threading
 import time
@@ -426,3 +428,122 @@ def test_an_answer_to_head_without_a_length_keeps_the_connection_as_connection_s
             await transport.aclose()
 
     run(main())
+
+
+# --------------------------------------------------------------------------- retries
+
+
+def _dies_before_the_head(ending: bytes) -> Callable[[Conn], None]:
+    """The first connection reads its request, sends `ending` and closes; later ones serve."""
+
+    def handler(conn: Conn) -> None:
+        first = conn.upstream.connections == 1
+        while conn.read_request() is not None:
+            if first:
+                conn.sock.sendall(ending)
+                return  # closed by RawUpstream
+            conn.send(ok(b"second try"))
+
+    return handler
+
+
+DEATHS = {
+    "nothing": b"",
+    "mid-head": b"HTTP/1.1 200 OK\r\nX-Partial: 1\r\n",
+    "after-100-continue": b"HTTP/1.1 100 Continue\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("death", list(DEATHS))
+@pytest.mark.parametrize("method", [b"GET", b"PUT", b"POST"])
+@pytest.mark.parametrize("http", HTTP_IMPLS)
+def test_a_connection_dying_before_the_head_is_retried_for_idempotent_methods_only(
+    http: str, method: bytes, death: str
+) -> None:
+    with (
+        RawUpstream(_dies_before_the_head(DEATHS[death])) as upstream,
+        proxied(upstream, http) as proxy,
+    ):
+        r = exchange(
+            proxy.port,
+            b"%s /r HTTP/1.1\r\nHost: up.test\r\nContent-Length: 4\r\n\r\nbody" % method,
+            method,
+        )
+        seen = [(s.method, s.body) for s in upstream.seen]
+    if method == b"POST":
+        assert (r.status, r.body) == (502, b"502 Bad Gateway\n")
+        assert seen == [(b"POST", b"body")]  # never sent twice
+    else:
+        assert (r.status, r.body) == (200, b"second try")
+        assert seen == [(method, b"body")] * 2
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["one-write", "separate-writes"])
+@pytest.mark.parametrize("http", HTTP_IMPLS)
+def test_interim_responses_are_skipped_and_the_final_answer_is_passed_on(
+    http: str, split: bool
+) -> None:
+    parts = [
+        b"HTTP/1.1 100 Continue\r\n\r\n",
+        b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n",
+        b"HTTP/1.1 201 Created\r\nContent-Length: 5\r\nX-Final: yes\r\n\r\nfinal",
+    ]
+
+    def handler(conn: Conn) -> None:
+        while conn.read_request() is not None:
+            if split:
+                for part in parts:
+                    conn.sock.sendall(part)
+            else:
+                conn.sock.sendall(b"".join(parts))
+            conn.send(b"")
+
+    with (
+        RawUpstream(handler) as upstream,
+        proxied(upstream, http) as proxy,
+        socket.create_connection(("127.0.0.1", proxy.port), timeout=WAIT) as sock,
+    ):
+        sock.sendall(b"POST /i HTTP/1.1\r\nHost: up.test\r\nContent-Length: 2\r\n\r\nhi")
+        raw = b""
+        while not raw.endswith(b"final"):
+            chunk = sock.recv(65536)
+            assert chunk, raw
+            raw += chunk
+        sock.sendall(GET % b"again")
+        again = read_response(sock)
+    assert raw.startswith(b"HTTP/1.1 201 ")  # never an interim 1xx first
+    assert b"style.css" not in raw
+    assert b"x-final: yes" in raw.lower()
+    assert again.status == 201
+    assert upstream.connections == 1
+
+
+CLOSE_DELIMITED = {
+    "http-1.0": b"HTTP/1.0 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n",
+    "http-1.0-keep-alive": b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n",
+    "connection-close": b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("case", list(CLOSE_DELIMITED))
+@pytest.mark.parametrize("http", HTTP_IMPLS)
+def test_close_delimited_bodies_reach_http11_clients_whole(http: str, case: str) -> None:
+    body = os.urandom(1 << 20) + b"the end"
+
+    def handler(conn: Conn) -> None:
+        if conn.read_request() is not None:
+            conn.sock.sendall(CLOSE_DELIMITED[case] + body)
+            conn.sock.shutdown(socket.SHUT_WR)
+
+    with (
+        RawUpstream(handler) as upstream,
+        proxied(upstream, http) as proxy,
+        socket.create_connection(("127.0.0.1", proxy.port), timeout=WAIT) as sock,
+    ):
+        sock.sendall(GET % b"big")
+        r = read_response(sock)
+        assert (r.status, r.complete, len(r.body), r.body == body) == (200, True, len(body), True)
+        # A clean end: the client's connection is still good for another request.
+        sock.sendall(GET % b"next")
+        assert read_response(sock).status == 200
+        assert upstream.connections == 2

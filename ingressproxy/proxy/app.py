@@ -64,8 +64,8 @@ PROXY_UVICORN_OPTIONS: dict[str, bool] = {
 }
 
 # RFC 9110 9.2.2: methods whose repetition has the same effect as one request. Only these are
-# retried after a connection closed before any response byte (nginx: proxy_next_upstream
-# non_idempotent is off by default).
+# retried after a connection that died before the response head was complete (nginx:
+# proxy_next_upstream non_idempotent is off by default).
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 
 
@@ -344,10 +344,12 @@ class ProxyApp:
     ) -> UpstreamResponse:
         """Send the request to an endpoint of `backend`, retrying only where it is safe.
 
-        A connect failure (nothing sent) moves on to another endpoint, for any method, at
-        most CONNECT_RETRIES times within one --connect-timeout. A connection closed before
-        any response byte is retried once, for idempotent requests whose body can be sent
-        again. Nothing is retried once a response has started.
+        Decided by the error's type. A connect failure (`nothing_sent`) moves on to another
+        endpoint, for any method, at most CONNECT_RETRIES times within one --connect-timeout.
+        A connection that died after the request went out and before the response head was
+        complete (UpstreamClosedEarly) is retried once, for idempotent requests whose body
+        can be sent again. Nothing is retried once this returns: the head is in, and from
+        then on response bytes may have reached the client.
         """
         balancer = self._balancer
         forwarder = self._forwarder

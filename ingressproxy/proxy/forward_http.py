@@ -38,7 +38,7 @@ from ..errors import (
 from ..ir.model import Endpoint
 from ..server.settings import Settings
 from ..server.tls import upstream_verify
-from ..upstream.pool import UpstreamExchange, UpstreamTransport, pool_key
+from ..upstream.pool import LostBeforeResponse, UpstreamExchange, UpstreamTransport, pool_key
 
 __all__ = [
     "DEFAULT_KEEPALIVE_EXPIRY",
@@ -57,10 +57,6 @@ DEFAULT_MAX_CONNECTIONS = 256
 DEFAULT_KEEPALIVE_EXPIRY = 4.0
 
 Headers = list[tuple[bytes, bytes]]
-
-# httpcore's words for an upstream that closed the connection before sending a status line
-# (its _async/http11.py); the only way to tell that case from other protocol errors.
-_NO_RESPONSE = "without sending a response"
 
 
 class RequestBody(httpx.AsyncByteStream):
@@ -153,11 +149,12 @@ def _mapped(exc: httpx.TransportError, endpoint: Endpoint, when: str) -> Upstrea
 
 
 def _mapped_before_response(exc: httpx.TransportError, endpoint: Endpoint) -> UpstreamError:
-    """Like _mapped, for errors before the status line: a reset or a close with no response
-    byte is UpstreamClosedEarly (the retryable kind for idempotent requests)."""
-    if isinstance(exc, (httpx.ReadError, httpx.WriteError)) or (
-        isinstance(exc, httpx.RemoteProtocolError) and _NO_RESPONSE in str(exc)
-    ):
+    """Like _mapped, for errors before the response head was complete: a connection that
+    died (closed, reset, unwritable) is UpstreamClosedEarly, the kind an idempotent request
+    may be retried after. Told by type: our pool marks it LostBeforeResponse; from another
+    httpx transport only a ReadError or WriteError counts (a RemoteProtocolError there may be
+    garbage as well as a close, so it is never retried)."""
+    if isinstance(exc, (LostBeforeResponse, httpx.ReadError, httpx.WriteError)):
         detail = f"{endpoint} closed the connection before responding: {type(exc).__name__}"
         return UpstreamClosedEarly(f"{detail}: {exc}" if str(exc) else detail)
     return _mapped(exc, endpoint, "before the response headers")

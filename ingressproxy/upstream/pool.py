@@ -8,8 +8,11 @@ that scans every connection per request) took 0.5-1.7 ms of CPU per request; thi
 with httptools (llhttp, already in uvicorn[standard]) inside asyncio protocol callbacks
 (docs/performance.md has the figures). It keeps httpx's API and its exceptions, so
 forward_http maps errors the same way: ConnectError/ConnectTimeout (nothing sent),
-PoolTimeout, ReadTimeout/WriteTimeout, RemoteProtocolError("Server disconnected without
-sending a response.") like httpcore's, ReadError/WriteError for resets.
+PoolTimeout, ReadTimeout/WriteTimeout, RemoteProtocolError (garbage, a body cut short). A
+connection that dies after the request went out and before the response head was complete
+raises an httpx error that is also a LostBeforeResponse (RemoteProtocolError for a close,
+with httpcore's wording, ReadError for a reset, WriteError): the one kind an idempotent
+request may be retried after, told by its type.
 
 Response heads are bounded (MAX_HEAD_BYTES, MAX_HEAD_FIELDS, like nginx's proxy_buffer_size
 and Envoy's max_headers_count): past either the exchange fails at once and the connection is
@@ -38,6 +41,7 @@ from .deadlines import Deadlines
 __all__ = [
     "MAX_HEAD_BYTES",
     "MAX_HEAD_FIELDS",
+    "LostBeforeResponse",
     "UpstreamExchange",
     "UpstreamTransport",
     "pool_key",
@@ -59,10 +63,28 @@ MAX_HEAD_BYTES = 1 << 16
 # Fields per head: Envoy's max_headers_count default, which it applies to upstream responses.
 MAX_HEAD_FIELDS = 100
 
-# httpcore's wording (its _async/http11.py), which forward_http recognises as "closed before
-# responding" (retryable for idempotent requests).
+# httpcore's wording (its _async/http11.py) for a close before any response byte.
 _NO_RESPONSE = "Server disconnected without sending a response."
 _INCOMPLETE = "peer closed connection without sending complete message body"
+
+
+class LostBeforeResponse(Exception):
+    """Mixed into the httpx errors raised when the connection died (closed, reset, or
+    unwritable) after the request, or part of it, went out and before the response head was
+    complete: the upstream may have acted on the request, and nothing of a response exists
+    yet. forward_http tells this kind apart by type (UpstreamClosedEarly)."""
+
+
+class _ClosedBeforeResponse(httpx.RemoteProtocolError, LostBeforeResponse):
+    pass
+
+
+class _ResetBeforeResponse(httpx.ReadError, LostBeforeResponse):
+    pass
+
+
+class _WriteFailed(httpx.WriteError, LostBeforeResponse):
+    pass
 
 
 class _OutOfStep(Exception):
@@ -170,15 +192,14 @@ class _Connection(asyncio.Protocol):
             self.keep_alive = False
             self._wake()
             return
-        if not self.headers_done and not self.got_bytes:
-            if exc is not None:
-                self._fail(httpx.ReadError(f"{type(exc).__name__}: {exc}"))
-            else:
-                self._fail(httpx.RemoteProtocolError(_NO_RESPONSE))
-        elif not self.headers_done:
-            self._fail(httpx.RemoteProtocolError("upstream closed the connection mid-headers"))
-        else:
+        if self.headers_done:
             self._fail(httpx.RemoteProtocolError(_INCOMPLETE))
+        elif exc is not None:
+            self._fail(_ResetBeforeResponse(f"{type(exc).__name__}: {exc}"))
+        elif not self.got_bytes:
+            self._fail(_ClosedBeforeResponse(_NO_RESPONSE))
+        else:
+            self._fail(_ClosedBeforeResponse("upstream closed the connection mid-headers"))
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -292,14 +313,14 @@ class _Connection(asyncio.Protocol):
 
     def write(self, data: bytes) -> None:
         if self.closed or self.transport is None or self.transport.is_closing():
-            raise httpx.WriteError("upstream closed the connection")
+            raise _WriteFailed("upstream closed the connection")
         self.transport.write(data)
 
     async def drain(self, timeout: float | None) -> None:
         if not self.write_paused:
             return
         if self.closed:
-            raise httpx.WriteError("upstream closed the connection")
+            raise _WriteFailed("upstream closed the connection")
         self._drained = self._loop.create_future()
         try:
             async with asyncio.timeout(timeout):
@@ -522,7 +543,14 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
         idle = self._idle.get(key)
         while idle:
             conn = idle.pop()
-            if not conn.closed and now - conn.idle_since < self._expiry:
+            # A closing transport (the upstream's FIN was read, connection_lost not yet run)
+            # would fail the first write.
+            if (
+                not conn.closed
+                and now - conn.idle_since < self._expiry
+                and conn.transport is not None
+                and not conn.transport.is_closing()
+            ):
                 return conn
             conn._close()
         return None
@@ -685,9 +713,13 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
                 if chunked:
                     body = (b"%x\r\n%b\r\n" % (len(body), body) if body else b"") + b"0\r\n\r\n"
                 conn.write(head_bytes + body if body else head_bytes)
-                if conn.write_paused:
-                    await conn.drain(timeouts.get("write"))
-                conn.request_sent = True
+                try:
+                    if conn.write_paused:
+                        await conn.drain(timeouts.get("write"))
+                    conn.request_sent = True
+                except httpx.WriteError:
+                    if not conn.got_bytes:
+                        raise  # else read the answer that came early, as _stream does
             else:
                 await self._stream(conn, head_bytes, body, chunked, timeouts.get("write"))
             while not conn.headers_done:
