@@ -7,7 +7,9 @@ Used by test_conformance.py and test_examples.py; every wait is bounded by serve
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
+import socket
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +35,7 @@ __all__ = [
     "cluster",
     "echo",
     "endpoint_slices_yaml",
+    "example_copy",
     "http_client",
     "prepare_folder",
     "run_proxy",
@@ -174,6 +177,46 @@ def prepare_folder(fixture: Path, dest: Path, *, exclude: Collection[str] = ()) 
     """Copy a fixture folder to `dest`, leaving out the files named in `exclude`."""
     shutil.copytree(fixture, dest, ignore=lambda _d, names: [n for n in names if n in exclude])
     return dest
+
+
+def example_copy(name: str, dest: Path) -> tuple[Path, int]:
+    """examples/`name` copied to `dest`, its EndpointSlices' port (8080) replaced by a port
+    free on every loopback address they name, and that port. `--fake-backends` on the copy
+    binds only free sockets, whatever else runs here: `make run` holds 127.0.N.x:8080, and
+    another test run the same addresses. Only the port changes: line numbers, addresses,
+    Services and Ingresses stay the example's."""
+    folder = prepare_folder(EXAMPLES / name, dest)
+    texts = {path: path.read_text(encoding="utf-8") for path in sorted(folder.glob("*.yaml"))}
+    addresses = sorted(
+        {a for text in texts.values() for a in re.findall(r"\b127(?:\.\d{1,3}){3}\b", text)}
+    )
+    port = _port_free_on(addresses)
+    for path, text in texts.items():
+        docs = text.split("\n---\n")
+        docs = [
+            re.sub(r"(?m)^(\s+port:) 8080$", rf"\1 {port}", d) if "kind: EndpointSlice" in d else d
+            for d in docs
+        ]
+        path.write_text("\n---\n".join(docs), encoding="utf-8")
+    return folder, port
+
+
+def _port_free_on(addresses: Collection[str], tries: int = 50) -> int:
+    """A port no socket listens on at any of `addresses` (all loopback): the kernel's free
+    port on the first, checked on the others by binding them too."""
+    first_address, *others = sorted(addresses) or ["127.0.0.1"]
+    for _ in range(tries):
+        with contextlib.ExitStack() as stack:
+            first = stack.enter_context(socket.socket())
+            first.bind((first_address, 0))
+            port: int = first.getsockname()[1]
+            try:
+                for address in others:
+                    stack.enter_context(socket.socket()).bind((address, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no port free on all of {', '.join(addresses)}")
 
 
 # --------------------------------------------------------------------------- servers

@@ -72,12 +72,13 @@ def test_two_workers_serve_reload_survive_a_crash_and_stop(
     sup = Supervisor(
         str(EXAMPLES / "imagemanager"), "--port", "0", "--admin-port", "0", "--https-port",
         "off", "--fake-backends", "--workers", "2", "--access-log", "off",
+        "--log-level", "debug",  # each worker's ready line; at info only the first says it
     )  # fmt: skip
     supervisors.append(sup)
     port = int(sup.expect(r"listening on http://127\.0\.0\.1:(\d+) with 2 worker").group(1))
     # Each worker loads the folder itself; only the first runs the admin listener. The two
     # workers' lines interleave differently on every run, so they are counted, not ordered.
-    sup.expect_counts({r"config generation=1 .*errors=0": 2, r"Application startup complete": 2})
+    sup.expect_counts({r"config generation=1 .*errors=0": 2, r"Uvicorn running on": 2})
     assert len(sup.workers()) == 2
     assert _all_answer(port) == [200] * 20
     assert sum("admin listening" in line for line in sup.seen) <= 1
@@ -90,7 +91,7 @@ def test_two_workers_serve_reload_survive_a_crash_and_stop(
     victim = max(sup.workers())
     os.kill(victim, signal.SIGKILL)
     sup.expect(rf"worker \d \(pid {victim}\) exited with -9; starting it again")
-    sup.expect(r"Application startup complete")
+    sup.expect(r"Uvicorn running on")
     assert victim not in sup.workers() and len(sup.workers()) == 2
     assert _all_answer(port, 5) == [200] * 5
 
@@ -103,9 +104,13 @@ def test_two_workers_serve_reload_survive_a_crash_and_stop(
 
 def test_worker_command_lines_keep_the_users_flags_and_leave_ports_to_the_first() -> None:
     argv = ["serve", "dir", "--fake-backends", "--admin-port", "9100", "--workers", "3"]
-    first = worker_argv(argv, 7, first=True)
-    other = worker_argv(argv, 7, first=False)
-    assert first[-8:] == [*argv[2:], "--workers", "1", "--worker-fd", "7"][-8:]
+    first = worker_argv(argv, 7, 0)
+    other = worker_argv(argv, 7, 2)
+    assert (
+        first[-10:]
+        == [*argv[2:], "--workers", "1", "--worker-fd", "7", "--worker-index", "0"][-10:]
+    )
+    assert other[-6:-4] == ["--worker-index", "2"]
     assert "--fake-backends" in first and "--fake-backends" not in other
     # argparse keeps the last value: the other workers run without admin or HTTPS listeners.
     assert other[-4:] == ["--admin-port", "off", "--https-port", "off"]
@@ -123,9 +128,9 @@ def test_only_the_first_worker_runs_fake_backends_asked_for_by_variable() -> Non
     }
     parser = build_parser()
     resolved = []
-    for first in (True, False):
-        argv = worker_argv(["serve", "dir"], 7, first=first)[3:]  # after python -m ingressproxy
-        resolved.append(settings_from_args(parser.parse_args(argv), worker_env(env, first)))
+    for index in (0, 1):
+        argv = worker_argv(["serve", "dir"], 7, index)[3:]  # after python -m ingressproxy
+        resolved.append(settings_from_args(parser.parse_args(argv), worker_env(env, index == 0)))
     first_worker, other = resolved
     assert first_worker.fake_backends and first_worker.admin_port == 9100
     assert not other.fake_backends and other.admin_port is None and other.https_port is None

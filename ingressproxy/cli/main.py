@@ -7,9 +7,10 @@ Flags are parsed here and resolved with their INGRESSPROXY_* variables by settin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import signal
-import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,7 +35,14 @@ if TYPE_CHECKING:
 
     from ..frontends.options import CompileOptions
 
-__all__ = ["build_parser", "main", "settings_from_args"]
+__all__ = ["EXIT_STATUS", "build_parser", "main", "settings_from_args"]
+
+# The exit status contract of check, explain, serve and convert (docs/cli.md, "Exit status"):
+# what a CI step can branch on.
+EXIT_STATUS = (
+    "exit status: 0 fine (warnings allowed); 1 errors in the manifests (check --strict: or"
+    " warnings); 2 a usage or I/O problem (a bad option, a missing folder, a port in use)"
+)
 
 
 def _add_routing_flags(p: argparse.ArgumentParser) -> None:
@@ -201,7 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ingressproxy",
         description="A reverse proxy that routes by Kubernetes Ingress manifests.",
+        epilog=EXIT_STATUS + ".",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser(
@@ -209,7 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve HTTP routed by the manifests in DIR",
         epilog="Every option can also be given as the variable INGRESSPROXY_<OPTION>, e.g."
         " INGRESSPROXY_MAX_BODY_SIZE=10m; DIR as INGRESSPROXY_MANIFESTS. Options win"
-        " (docs/cli.md, Environment).",
+        " (docs/cli.md, Environment). Exit status: 0 after SIGTERM, 130 after Ctrl-C, 2 when"
+        " it cannot start (a bad option, a port in use, an unreadable certificate file), 1 when"
+        " it fails to start for another reason; errors in the manifests are reported and the"
+        " rest is served.",
     )
     serve.add_argument(
         "manifests",
@@ -267,9 +280,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve with N processes, each watching DIR (default 1); the admin and HTTPS "
         "listeners run in the first",
     )
-    # A worker of --workers N: serve the listening socket inherited as this descriptor.
-    # Internal to the supervisor and its children, so it alone has no variable.
+    # A worker of --workers N: serve the listening socket inherited as this descriptor; the
+    # first (index 0) runs the admin and HTTPS listeners and says when all are ready.
+    # Internal to the supervisor and its children, so they alone have no variable.
     serve.add_argument("--worker-fd", type=int, default=None, help=argparse.SUPPRESS)
+    serve.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
     serve.add_argument("--log-level", default=NOT_GIVEN, choices=list(LOG_LEVELS))
     serve.add_argument(
         "--access-log",
@@ -285,7 +300,11 @@ def build_parser() -> argparse.ArgumentParser:
     echo.add_argument("--pod", default=None)
     echo.add_argument("--namespace", default=None)
 
-    check = sub.add_parser("check", help="load and compile DIR, print every diagnostic")
+    check = sub.add_parser(
+        "check",
+        help="load and compile DIR, print every diagnostic",
+        epilog=f"{EXIT_STATUS}.",
+    )
     check.add_argument("manifests", metavar="DIR", help="as for serve; - for standard input")
     _add_routing_flags(check)
     check.add_argument("--strict", action="store_true", help="fail on warnings too")
@@ -298,7 +317,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="list the requests these flavors route differently (e.g. nginx,traefik)",
     )
 
-    explain = sub.add_parser("explain", help="show how a request would be routed, and why")
+    explain = sub.add_parser(
+        "explain",
+        help="show how a request would be routed, and why",
+        epilog=f"{EXIT_STATUS}; the explanation is printed either way.",
+    )
     explain.add_argument("manifests", metavar="DIR", help="as for serve; - for standard input")
     explain.add_argument("url", metavar="URL", help="http://host/path, or /path with -H Host")
     explain.add_argument("-X", "--request", dest="method", default="GET", metavar="METHOD")
@@ -317,7 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
     convert = sub.add_parser(
         "convert",
         help="print manifests with retired API versions (extensions/v1beta1 Ingress, ...)"
-        " rewritten as the current ones; exit 0, 1 on YAML that cannot be read, 2 on I/O",
+        " rewritten as the current ones",
+        epilog="exit status: 0 converted; 1 a file that is not YAML; 2 a usage or I/O problem"
+        " (a missing file or folder).",
     )
     convert.add_argument("manifests", metavar="FILE|DIR|-", help="a file, a folder, or - (stdin)")
     return parser
@@ -329,9 +354,19 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str] | None =
     return resolve(vars(args), env)
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ingressproxy")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
 def _serve(args: argparse.Namespace) -> int:
     from ..server.app import create_app
-    from ..server.stack import proxy_server
+    from ..server.embedded import listen_socket
+    from ..server.stack import proxy_server, quiet_lifecycle_logs
 
     settings = settings_from_args(args)
     if settings.manifests is None:
@@ -339,23 +374,29 @@ def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if args.worker_fd is None:
+        # Bound before anything is loaded: a port in use is one line and exit status 2.
+        sock = listen_socket(settings.host, settings.port, "--port")
+    else:
+        import socket
+
+        sock = socket.socket(fileno=args.worker_fd)
     if settings.workers > 1 and args.worker_fd is None:
         from ..server.workers import run_workers
 
         argv = getattr(args, "argv", None) or sys.argv[1:]
-        return run_workers(
-            argv, settings.host, settings.port, settings.workers, settings.graceful_timeout
-        )
+        return run_workers(argv, sock, settings.workers, settings.graceful_timeout)
     app = create_app(settings)
-    server = proxy_server(app, settings)
+    server = proxy_server(app, settings, announce=args.worker_index == 0)
+    quiet_lifecycle_logs()
     # uvicorn re-raises the signal that stopped it once shutdown is complete. A SIGTERM after a
     # graceful shutdown is a clean exit (0, what orchestrators expect); Ctrl-C keeps the
     # conventional 130 through KeyboardInterrupt.
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
-    if args.worker_fd is not None:
-        server.run(sockets=[socket.socket(fileno=args.worker_fd)])
-    else:
-        server.run()
+    with contextlib.suppress(SystemExit):  # uvicorn's exit when the app's startup failed
+        server.run(sockets=[sock])
+    if app.state.startup_error is not None:
+        return 2  # a port in use, a certificate file: reported in one line by the server
     return 0 if server.started else 1
 
 
@@ -372,22 +413,39 @@ def _compile_options(args: argparse.Namespace) -> CompileOptions:
     return compile_options(settings_from_args(args))
 
 
+def _manifests(args: argparse.Namespace) -> Path:
+    """check's and explain's DIR: `-` (standard input), or a folder or file that exists;
+    serve instead waits for a folder that may appear (a volume mounted later)."""
+    from ..server.reloader import STDIN
+
+    root = Path(args.manifests)
+    if root != STDIN and not root.exists():
+        raise SettingsError(f"{root.absolute()}: no such file or folder")
+    return root
+
+
 def _check(args: argparse.Namespace) -> int:
+    import io
+
     from .check import run_check
 
-    return run_check(
-        Path(args.manifests),
+    report = io.StringIO()
+    status = run_check(
+        _manifests(args),
         _compile_options(args),
         fmt=args.format,
         strict=args.strict,
         compare=args.compare,
-        out=sys.stdout,
+        out=report,
     )
+    _emit(report.getvalue())
+    return status
 
 
 def _explain(args: argparse.Namespace) -> int:
     import json
 
+    from ..manifests.model import Severity
     from ..server.reloader import build_snapshot
     from .explain import explain
 
@@ -397,14 +455,24 @@ def _explain(args: argparse.Namespace) -> int:
         if not sep or not name.strip():
             raise SettingsError(f"-H {raw!r}: expected 'Name: value'")
         headers[name.strip()] = value.strip()
-    built = build_snapshot(Path(args.manifests), _compile_options(args))
+    root = _manifests(args)
+    built = build_snapshot(root, _compile_options(args))
     if built is None:  # only when asked to skip an unchanged digest, which we never do
         raise RuntimeError("build_snapshot returned nothing")
-    result = explain(built[0], args.url, args.method, headers)
+    snapshot = built[0]
+    result = explain(snapshot, args.url, args.method, headers)
     if args.format == "json":
-        print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+        _emit(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n")
     else:
-        print(result.to_text(), end="")
+        _emit(result.to_text())
+    errors = sum(1 for d in snapshot.diagnostics if d.severity is Severity.ERROR)
+    if errors:
+        print(
+            f"ingressproxy explain: {root} has {errors} error(s) in its manifests;"
+            f" `ingressproxy check {root}` lists them",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -423,15 +491,11 @@ def _convert(args: argparse.Namespace) -> int:
         elif root.is_file():
             paths = [root]
         else:
-            print(
-                f"ingressproxy convert: {root.absolute()}: no such file or folder", file=sys.stderr
-            )
-            return 2
+            raise SettingsError(f"{root.absolute()}: no such file or folder")
         try:
             files = [(str(p), p.read_text(encoding="utf-8")) for p in paths]
         except (OSError, UnicodeDecodeError) as exc:
-            print(f"ingressproxy convert: {exc}", file=sys.stderr)
-            return 2
+            raise SettingsError(str(exc)) from None
     out: list[str] = []
     converted = 0
     for name, text in files:
@@ -445,31 +509,55 @@ def _convert(args: argparse.Namespace) -> int:
             print(f"note: {note}", file=sys.stderr)
         body = result.text if result.text.endswith("\n") or not result.text else result.text + "\n"
         out.append(body if len(files) == 1 else f"# Source: {name}\n{body}")
-    sys.stdout.write("---\n".join(out))
+    _emit("---\n".join(out))
     print(f"{converted} object(s) converted to the current API versions", file=sys.stderr)
     return 0
 
 
+def _emit(text: str) -> None:
+    """Write `text` to standard output and flush it. A reader who stops early
+    (`ingressproxy check DIR | head -1`) has what it wanted: the rest goes nowhere, and the
+    command's exit status stands."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _stdout_to_devnull()
+
+
+def _stdout_to_devnull() -> None:
+    """What is still buffered for the closed pipe goes nowhere, instead of failing again (and
+    printing a traceback) when Python flushes standard output at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; its exit status (EXIT_STATUS). Usage problems are one line on
+    standard error, `ingressproxy COMMAND: error: ...`, and status 2 (argparse's own errors
+    add the usage line)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # for --workers' children
+    commands: dict[str, Callable[[argparse.Namespace], int]] = {
+        "serve": _serve,
+        "echo": _echo,
+        "check": _check,
+        "explain": _explain,
+        "convert": _convert,
+    }
     try:
-        if args.command == "serve":
-            return _serve(args)
-        if args.command == "echo":
-            return _echo(args)
-        if args.command == "check":
-            return _check(args)
-        if args.command == "explain":
-            return _explain(args)
-        if args.command == "convert":
-            return _convert(args)
+        return commands[args.command](args)
     except SettingsError as exc:
-        parser.error(str(exc))
+        parser.exit(2, f"{parser.prog} {args.command}: error: {exc}\n")
+    except BrokenPipeError:  # a write other than _emit's, to a reader that left: no traceback
+        _stdout_to_devnull()
+        return 1
     except KeyboardInterrupt:
         return 130
-    return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -178,13 +178,15 @@ def load_path(root: Path, cache: ParseCache | None = None) -> LoadResult:
     elif root.exists():
         targets = [(str(root), root.name)]
     else:
-        # The proxy keeps running (serving 404s) and picks the folder up when it appears.
+        # The proxy keeps running (serving 404s) and picks the folder up when it appears (a
+        # volume mounted later); the absolute path says where it looks.
         digest.update(b"missing-folder\0")
         diagnostics.append(
             Diagnostic(
                 Severity.WARNING,
                 "missing-folder",
-                "manifest folder does not exist; serving no routes",
+                f"manifest folder {root.absolute()} does not exist; serving no routes, waiting"
+                " for it to appear",
                 Source(str(root)),
             )
         )

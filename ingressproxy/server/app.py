@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from starlette.applications import Starlette
 from starlette.routing import Mount
-from starlette.types import ASGIApp, Lifespan, Receive, Scope, Send
+from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 
 from ..admin.api import ConfigState, EntryPoint
 from ..admin.server import create_admin_app
@@ -29,9 +29,9 @@ from ..proxy.app import ProxyApp
 from ..testing.fakes import FakeBackends, loopback_endpoints
 from .embedded import EmbeddedServer
 from .reloader import Reloader
-from .settings import Settings
+from .settings import Settings, SettingsError
 from .stack import listener_config
-from .tls import start_https
+from .tls import HTTPSListener, start_https
 
 __all__ = ["create_app"]
 
@@ -70,38 +70,34 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if settings.manifests is not None:
             await asyncio.to_thread(reloader.reload, force=True)
-        await proxy.startup()
-        # The `websecure` entry point: this same app over TLS, on its own port (tls.py).
-        https = start_https(app, settings, holder)
-        if https is not None:
-            proxy.https_port = https.port
-            app.state.https = https
-        fakes = FakeBackends()
-        if fake_backends:
-            fakes.start(loopback_endpoints(holder.current.table))
+        https: HTTPSListener | None = None
         admin: EmbeddedServer | None = None
-        if settings.admin_port is not None:
-            admin_app = create_admin_app(
-                holder,
-                draining,
-                state=config,
-                metrics=None if metrics is None else metrics.render,
-                certificates=lambda: dump_certs(
-                    holder.current.certs,
-                    datetime.now(UTC),
-                    None if https is None else https.fallback,
-                ),
-                explain=lambda url, method, headers: explain(
-                    holder.current, url, method, headers
-                ).to_json(),
-            )
-            admin = EmbeddedServer(listener_config(admin_app, settings, "admin"))
-            admin.start()
-            app.state.admin_port = admin.port
-            config.set_entrypoints(
-                _entrypoints(settings, admin.port, None if https is None else https.port)
-            )
-            log.info("admin listening on http://%s:%d", settings.admin_host, admin.port)
+        fakes = FakeBackends()
+
+        async def close() -> None:
+            if admin is not None:
+                await admin.stop()
+            if https is not None:
+                await https.stop()
+            await fakes.stop()
+            await proxy.aclose()
+
+        try:
+            await proxy.startup()
+            # The `websecure` entry point: this same app over TLS, on its own port (tls.py).
+            https = start_https(app, settings, holder)
+            if https is not None:
+                proxy.https_port = https.port
+                app.state.https = https
+            if fake_backends:
+                fakes.start(loopback_endpoints(holder.current.table))
+            admin = _start_admin(app, settings, holder, config, metrics, draining, https)
+        except SettingsError as exc:
+            # A port in use, an unreadable certificate file: the error's message is the whole
+            # story, reported in one line (_one_line_failure_of), and serve exits with 2.
+            app.state.startup_error = exc
+            await close()
+            raise
         stop = asyncio.Event()
         hup = _install_sighup(reloader)
         watcher = (
@@ -119,14 +115,10 @@ def create_app(
             if watcher is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(watcher, timeout=5)
-            if admin is not None:
-                await admin.stop()
-            if https is not None:
-                await https.stop()
-            await fakes.stop()
-            await proxy.aclose()
+            await close()
 
     app = _ProxyStarlette(proxy, lifespan)
+    app.state.startup_error = None  # the SettingsError that stopped the lifespan's startup
     app.state.holder = holder
     app.state.settings = settings
     app.state.reloader = reloader
@@ -137,6 +129,42 @@ def create_app(
     app.state.metrics = metrics
     app.state.draining = draining  # set when shutdown begins: /ping answers 503 from then on
     return app
+
+
+def _start_admin(
+    app: Starlette,
+    settings: Settings,
+    holder: SnapshotHolder,
+    config: ConfigState,
+    metrics: ProxyMetrics | None,
+    draining: asyncio.Event,
+    https: HTTPSListener | None,
+) -> EmbeddedServer | None:
+    """The admin listener (admin/server.py), started; None when --admin-port is off."""
+    if settings.admin_port is None:
+        return None
+    admin_app = create_admin_app(
+        holder,
+        draining,
+        state=config,
+        metrics=None if metrics is None else metrics.render,
+        certificates=lambda: dump_certs(
+            holder.current.certs,
+            datetime.now(UTC),
+            None if https is None else https.fallback,
+        ),
+        explain=lambda url, method, headers: explain(
+            holder.current, url, method, headers
+        ).to_json(),
+    )
+    admin = EmbeddedServer(listener_config(admin_app, settings, "admin"), "--admin-port")
+    admin.start()
+    app.state.admin_port = admin.port
+    config.set_entrypoints(
+        _entrypoints(settings, admin.port, None if https is None else https.port)
+    )
+    log.info("admin listening on http://%s:%d", settings.admin_host, admin.port)
+    return admin
 
 
 class _ProxyStarlette(Starlette):
@@ -169,6 +197,9 @@ class _ProxyStarlette(Starlette):
         return dispatch
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await super().__call__(scope, receive, _one_line_failure_of(self, send))
+            return
         direct = self._direct
         if direct is not None and self.middleware_stack is direct and scope["type"] != "lifespan":
             # What Starlette.__call__ and `dispatch` would do, two coroutine frames fewer
@@ -180,6 +211,20 @@ class _ProxyStarlette(Starlette):
                 await self._proxy(scope, receive, send)
         else:
             await super().__call__(scope, receive, send)
+
+
+def _one_line_failure_of(app: Starlette, send: Send) -> Send:
+    """Starlette reports a failed lifespan startup with the traceback as the message, which
+    uvicorn logs; for a SettingsError (a port in use, a certificate file) the error's own
+    line says everything, and a traceback would bury it."""
+
+    async def report(message: Message) -> None:
+        error = app.state.startup_error
+        if message["type"] == "lifespan.startup.failed" and error is not None:
+            message = {**message, "message": str(error)}
+        await send(message)
+
+    return report
 
 
 def _entrypoints(

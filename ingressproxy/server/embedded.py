@@ -1,14 +1,16 @@
 """A uvicorn server run as a task inside the proxy's own event loop (admin listener, fakes).
 
-It binds at construction, so a busy port fails loudly and early, and it leaves signal handling
-and logging configuration to the main server. stack.listener_config makes the configurations
-of the admin and HTTPS listeners; `embedded_config` is the shape they share.
+It binds at construction (listen_socket, also the traffic listener's), so a busy port fails
+early with a ListenError naming the option that changes it; it leaves signal handling and
+logging configuration to the main server. stack.listener_config makes the configurations of
+the admin and HTTPS listeners; `embedded_config` is the shape they share.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -16,7 +18,45 @@ from typing import Any
 import uvicorn
 from starlette.types import ASGIApp
 
-__all__ = ["EmbeddedServer", "embedded_config"]
+from .settings import SettingsError
+
+__all__ = ["EmbeddedServer", "ListenError", "embedded_config", "listen_socket"]
+
+
+class ListenError(SettingsError):
+    """A listener cannot bind its address (the port is taken, or the host is not ours): a
+    usage problem `serve` reports in one line, exit status 2, naming the option to change."""
+
+
+# The listeners that can be switched off, and what `off` means for each (docs/cli.md).
+_OFF = {"--admin-port": "no admin listener", "--https-port": "no HTTPS listener"}
+
+
+def listen_socket(
+    host: str, port: int, option: str | None = None, *, backlog: int = 2048
+) -> socket.socket:
+    """A listening TCP socket on host:port (0: any free port), SO_REUSEADDR as uvicorn's own.
+    `option` is the flag that chooses the port (`--port`, `--admin-port`, `--https-port`),
+    for the ListenError's message."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(backlog)
+    except OSError as exc:
+        sock.close()
+        shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        why = (
+            f"port {port} is already in use"
+            if exc.errno == errno.EADDRINUSE
+            else (exc.strerror or str(exc)).lower()
+        )
+        off = _OFF.get(option or "")
+        choices = "0: any free port" + (f", off: {off}" if off else "")
+        hint = f"; choose another with {option} ({choices})" if option else ""
+        raise ListenError(f"cannot listen on {shown}: {why}{hint}") from exc
+    return sock
 
 
 class _Server(uvicorn.Server):
@@ -40,19 +80,11 @@ def embedded_config(app: ASGIApp, host: str, port: int, **options: Any) -> uvico
 
 
 class EmbeddedServer:
-    def __init__(self, config: uvicorn.Config) -> None:
+    def __init__(self, config: uvicorn.Config, option: str | None = None) -> None:
         """Serve `config` (from embedded_config or stack.listener_config) on a socket bound
-        now to its host and port (0: any free port; `port` says which)."""
-        host = config.host
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.sock = socket.socket(family, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            self.sock.bind((host, config.port))
-        except OSError:
-            self.sock.close()
-            raise
-        self.sock.listen(128)
+        now to its host and port (0: any free port; `port` says which). ListenError (an
+        OSError's message with `option`, the flag that sets the port) when it cannot bind."""
+        self.sock = listen_socket(config.host, config.port, option, backlog=128)
         self.sock.setblocking(False)
         self.port: int = self.sock.getsockname()[1]
         self.config = config

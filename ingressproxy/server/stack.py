@@ -4,13 +4,16 @@ Flow: `serve` (one process, or each of --workers), testing.start_proxy and so th
 and the benchmarks -> listener_config(app, settings) -> ProxyServer; the app's lifespan starts
 the `websecure` (tls.py) and `admin` listeners from listener_config too, as EmbeddedServers.
 What the listeners need of uvicorn is written here once: the guarded protocol and its limits
-(guard.py), which headers uvicorn may add or trust, lifespan, logging and the graceful period.
+(guard.py), which headers uvicorn may add or trust, lifespan, logging (one ready line naming
+every listener, uvicorn's per-server lifecycle lines at debug) and the graceful period.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
+from collections.abc import Sequence
 from ssl import SSLContext
 from typing import Any, Literal
 
@@ -30,7 +33,10 @@ __all__ = [
     "listener_config",
     "proxy_protocol",
     "proxy_server",
+    "quiet_lifecycle_logs",
 ]
+
+log = logging.getLogger("ingressproxy")
 
 Listener = Literal["web", "websecure", "admin"]
 LISTENERS: tuple[Listener, ...] = ("web", "websecure", "admin")
@@ -108,22 +114,102 @@ def proxy_protocol(
 class ProxyServer(uvicorn.Server):
     """uvicorn's server for the `web` listener. `draining` (the app's, see server/app.py) is
     set the moment shutdown begins, so /ping answers 503 while uvicorn lets in-flight
-    requests finish and a load balancer stops sending before we are gone."""
+    requests finish and a load balancer stops sending before we are gone.
 
-    def __init__(self, config: uvicorn.Config, draining: asyncio.Event | None = None) -> None:
+    Once every listener serves, it logs one ready line in place of uvicorn's "Uvicorn running
+    on" (whose words it keeps, as scripts wait for them): the traffic URL, then the HTTPS and
+    admin URLs the app's lifespan started. `announce=False` logs it at debug only, leaving it
+    to another process (the workers after the first of `--workers`)."""
+
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        draining: asyncio.Event | None = None,
+        *,
+        announce: bool = True,
+    ) -> None:
         super().__init__(config)
         self.draining = draining
+        self.announce = announce
+
+    def _log_started_message(self, listeners: Sequence[socket.SocketType]) -> None:
+        pass  # uvicorn's line, for sockets it bound itself: ready_line replaces it in startup
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            log.log(logging.INFO if self.announce else logging.DEBUG, "%s", self.ready_line())
+
+    def ready_line(self) -> str:
+        """`Uvicorn running on http://H:P (traffic), https://H:P (HTTPS), http://H:P (admin)`
+        for the listeners that run."""
+        host = self.config.host
+        shown = f"[{host}]" if ":" in host else host
+        urls = [
+            f"http://{shown}:{sock.getsockname()[1]} (traffic)"
+            for server in self.servers
+            for sock in server.sockets
+        ]
+        state = getattr(self.config.app, "state", None)
+        https = getattr(state, "https", None)
+        if https is not None:
+            urls.append(f"{https.url} (HTTPS)")
+        admin_port = getattr(state, "admin_port", None)
+        settings = getattr(state, "settings", None)
+        if admin_port is not None and isinstance(settings, Settings):
+            admin = settings.admin_host
+            urls.append(f"http://{f'[{admin}]' if ':' in admin else admin}:{admin_port} (admin)")
+        return f"Uvicorn running on {', '.join(urls)}; press Ctrl+C to quit"
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         if self.draining is not None:
             self.draining.set()
+        if self.announce:
+            log.info(
+                "shutting down: in-flight requests get up to %gs",
+                self.config.timeout_graceful_shutdown or 0,
+            )
         await super().shutdown(sockets)
 
 
-def proxy_server(app: ASGIApp, settings: Settings, **overrides: Any) -> ProxyServer:
+def proxy_server(
+    app: ASGIApp, settings: Settings, *, announce: bool = True, **overrides: Any
+) -> ProxyServer:
     """The server `ingressproxy serve` runs: `app` (server.app.create_app's) as the `web`
     listener of `settings`; `overrides` as for listener_config."""
-    return ProxyServer(listener_config(app, settings, **overrides), draining_of(app))
+    config = listener_config(app, settings, **overrides)
+    return ProxyServer(config, draining_of(app), announce=announce)
+
+
+# uvicorn's lines about each server's life (uvicorn/server.py, lifespan/on.py): said once per
+# server, and `serve` runs several in one process (admin, HTTPS, each fake backend), so they
+# repeat; the ready line and "Application shutdown complete." say what matters.
+_LIFECYCLE = frozenset(
+    {
+        "Started server process [%d]",
+        "Waiting for application startup.",
+        "Application startup complete.",
+        "Application startup failed. Exiting.",  # after the one line that says why
+        "Waiting for application shutdown.",
+        "Shutting down",
+        "Finished server process [%d]",
+    }
+)
+
+
+class _Lifecycle(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg not in _LIFECYCLE:
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+def quiet_lifecycle_logs() -> None:
+    """Log uvicorn's per-server lifecycle lines at debug (what `serve` does): idempotent."""
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _Lifecycle) for f in logger.filters):
+        logger.addFilter(_Lifecycle())
 
 
 def draining_of(app: object) -> asyncio.Event | None:

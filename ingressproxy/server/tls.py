@@ -222,7 +222,7 @@ class HTTPSListener:
         # the proxy decides which peers to trust (and uvicorn would take the scheme from
         # X-Forwarded-Proto); Date passes through.
         config = listener_config(app, settings, "websecure", port=port, ssl=self.selector.context)
-        self.server = EmbeddedServer(config)
+        self.server = EmbeddedServer(config, "--https-port")
         self.port = self.server.port
 
     @property
@@ -244,7 +244,8 @@ class HTTPSListener:
 def start_https(app: ASGIApp, settings: Settings, holder: SnapshotHolder) -> HTTPSListener | None:
     """Start the HTTPS listener if configured (call on the event loop, after the first load).
 
-    Raises SettingsError for an unusable --default-certificate file and OSError for a busy port.
+    Raises SettingsError for an unusable --default-certificate file, and its ListenError for
+    a port that cannot be bound.
     """
     snapshot = holder.current
     port = https_port_for(settings, snapshot)

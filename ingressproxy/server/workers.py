@@ -1,13 +1,13 @@
 """`serve --workers N`: N proxy processes sharing one listening socket, each watching the folder.
 
-Flow: cli -> run_workers(argv) binds the HTTP socket, starts N `ingressproxy serve ... --worker-fd
-FD` children (the same flags and INGRESSPROXY_* variables, so every setting reaches each worker
-exactly as given) and supervises them; each child serves the inherited socket with its own event
-loop, snapshot and reloader. The kernel spreads connections over the processes accepting on the
-socket.
+Flow: cli binds the HTTP socket -> run_workers(argv, sock) starts N `ingressproxy serve ...
+--worker-fd FD` children (the same flags and INGRESSPROXY_* variables, so every setting reaches
+each worker exactly as given) and supervises them; each child serves the inherited socket with
+its own event loop, snapshot and reloader. The kernel spreads connections over the processes
+accepting on the socket.
 
 Only the first worker runs the admin listener, the HTTPS listener and --fake-backends (one
-process can own a port): its metrics count that worker's requests only.
+process can own a port), and logs the ready line: its metrics count that worker's requests only.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from types import FrameType
 
 from .settings import env_name
 
-__all__ = ["bind_listener", "run_workers", "worker_argv", "worker_env"]
+__all__ = ["run_workers", "worker_argv", "worker_env"]
 
 log = logging.getLogger("ingressproxy.workers")
 
@@ -34,29 +34,18 @@ log = logging.getLogger("ingressproxy.workers")
 _STOP_MARGIN = 15.0
 # A worker that dies on its own is started again, at most once per this many seconds.
 _RESTART_PAUSE = 1.0
+# A worker's exit status for a usage or I/O problem (cli.main.EXIT_STATUS).
+_USAGE = 2
 
 
-def bind_listener(host: str, port: int) -> socket.socket:
-    """The listening socket every worker accepts on (SO_REUSEADDR, like uvicorn's)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-        sock.listen(2048)
-    except OSError:
-        sock.close()
-        raise
-    sock.set_inheritable(True)
-    return sock
-
-
-def worker_argv(argv: Sequence[str], fd: int, first: bool) -> list[str]:
-    """The command line of one worker: the user's own flags, then ours (argparse keeps the
-    last value of a repeated flag). Workers after the first leave the admin and HTTPS ports
-    and the fake backends to the first."""
+def worker_argv(argv: Sequence[str], fd: int, index: int) -> list[str]:
+    """The command line of worker `index`: the user's own flags, then ours (argparse keeps the
+    last value of a repeated flag). Workers after the first leave the admin and HTTPS ports,
+    the fake backends and the ready line to the first."""
+    first = index == 0
     own = [a for a in argv if first or a != "--fake-backends"]
     args = [sys.executable, "-m", "ingressproxy", *own, "--workers", "1", "--worker-fd", str(fd)]
+    args += ["--worker-index", str(index)]
     if not first:
         args += ["--admin-port", "off", "--https-port", "off"]
     return args
@@ -71,14 +60,16 @@ def worker_env(env: Mapping[str, str], first: bool) -> dict[str, str]:
 
 
 def run_workers(
-    argv: Sequence[str], host: str, port: int, workers: int, graceful_timeout: float = 0.0
+    argv: Sequence[str], sock: socket.socket, workers: int, graceful_timeout: float = 0.0
 ) -> int:
-    """Serve with `workers` processes until SIGTERM/SIGINT; SIGHUP reloads every worker.
-    `argv` is the `serve` command line as the user gave it; `graceful_timeout` is how long
-    each worker drains after SIGTERM."""
-    sock = bind_listener(host, port)
+    """Serve the listening socket `sock` with `workers` processes until SIGTERM/SIGINT;
+    SIGHUP reloads every worker. `argv` is the `serve` command line as the user gave it;
+    `graceful_timeout` is how long each worker drains after SIGTERM. A worker that cannot
+    start for a usage problem (exit status 2: its admin or HTTPS port in use, say) stops
+    them all with that status, instead of being started again every second."""
+    sock.set_inheritable(True)
     fd = sock.fileno()
-    bound = sock.getsockname()[1]
+    host, bound = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     log.info("listening on http://%s:%d with %d worker processes", shown, bound, workers)
     stop = threading.Event()
@@ -98,12 +89,13 @@ def run_workers(
         # A session of its own: a terminal's Ctrl-C reaches the supervisor only, which passes
         # it on once (uvicorn takes a second SIGINT as "exit now, do not drain").
         return subprocess.Popen(
-            worker_argv(argv, fd, i == 0),
+            worker_argv(argv, fd, i),
             env=worker_env(os.environ, i == 0),
             pass_fds=(fd,),
             start_new_session=True,
         )
 
+    status = 0
     signal.signal(signal.SIGTERM, on_stop)
     signal.signal(signal.SIGINT, on_stop)
     signal.signal(signal.SIGHUP, on_hup)
@@ -119,6 +111,9 @@ def run_workers(
                     if p.poll() is None:
                         p.send_signal(signal.SIGHUP)
             if stop.is_set():
+                break
+            if any(p.poll() == _USAGE for p in procs):
+                status = _USAGE  # it said why in one line; starting it again would not help
                 break
             for i, p in enumerate(procs):
                 code = p.poll()
@@ -140,7 +135,7 @@ def run_workers(
                 p.kill()
                 p.wait()
         sock.close()
-    return 130 if interrupted else 0
+    return 130 if interrupted else status
 
 
 if os.name != "posix":  # pragma: no cover

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from ..ir.model import Backend, Endpoint
 from ..ir.table import RouteTable
-from ..server.embedded import EmbeddedServer, embedded_config
+from ..server.embedded import EmbeddedServer, ListenError, embedded_config
 from .echo import create_echo_app
 
 __all__ = ["FakeBackends", "loopback_endpoints"]
@@ -48,17 +48,29 @@ class FakeBackends:
         self._servers: list[EmbeddedServer] = []
 
     def start(self, endpoints: Iterable[tuple[Endpoint, Backend, int]]) -> None:
+        """Start one echo server per endpoint, and say so in one line (and one more for those
+        whose address is taken, with why)."""
+        started: dict[str, list[str]] = {}
+        failed: list[str] = []
         for ep, backend, index in endpoints:
             pod = f"{backend.service}-{index}"
             app = create_echo_app(backend.service, pod=pod, namespace=backend.namespace)
             try:
                 server = EmbeddedServer(embedded_config(app, ep.address, ep.port))
-            except OSError as exc:
-                log.warning("fake backend %s for %s not started: %s", ep, backend.key, exc)
+            except ListenError as exc:
+                failed.append(f"{backend.key}: {exc}")
                 continue
             server.start()
             self._servers.append(server)
-            log.info("fake backend %s/%s listening on %s", backend.namespace, pod, ep)
+            started.setdefault(f"{backend.namespace}/{backend.service}", []).append(str(ep))
+            log.debug("fake backend %s/%s listening on %s", backend.namespace, pod, ep)
+        if started:
+            log.info(
+                "fake backends listening: %s",
+                "; ".join(f"{svc} on {', '.join(eps)}" for svc, eps in started.items()),
+            )
+        if failed:
+            log.warning("fake backends not started: %s", "; ".join(failed))
 
     async def stop(self) -> None:
         for server in self._servers:
