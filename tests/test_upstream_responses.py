@@ -1,8 +1,8 @@
-"""What an upstream's response may do to the proxy (issue 20): trailers, oversized heads, answers
-to HEAD, connections that die before the head, interim responses and close-delimited bodies.
-Raw-socket upstreams that write exact bytes and count their connections, a real proxy under both
-of uvicorn's parsers, raw-socket clients; unit cases of the pool with the same kind of upstream
-in the test's own loop."""
+"""What an upstream's response may do to the proxy (issue 20): trailers, oversized heads,
+answers to HEAD, connections that die before the head, interim responses, close-delimited
+bodies and h2c. Raw-socket upstreams that write exact bytes and count their connections, a
+real proxy under both of uvicorn's parsers, raw-socket clients; unit cases of the pool with
+the same kind of upstream in the test's own loop."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ from proxykit import (
 )
 from test_upstream import Upstream, fetch, request, run
 
+from ingressproxy.proxy.headers import HeaderRewriter
 from ingressproxy.upstream.pool import MAX_HEAD_BYTES, MAX_HEAD_FIELDS, UpstreamTransport
 
 HOST = b"up.test"
@@ -547,3 +548,70 @@ def test_close_delimited_bodies_reach_http11_clients_whole(http: str, case: str)
         sock.sendall(GET % b"next")
         assert read_response(sock).status == 200
         assert upstream.connections == 2
+
+
+# --------------------------------------------------------------------------- h2c
+
+
+def _record_heads(heads: list[bytes]) -> Callable[[Conn], None]:
+    def handler(conn: Conn) -> None:
+        while conn.read_request() is not None:
+            heads.append(bytes(conn.raw.split(b"\r\n\r\n", 1)[0]).lower())
+            conn.raw.clear()
+            conn.send(ok())
+
+    return handler
+
+
+@pytest.mark.parametrize(
+    "connection",
+    [
+        b"",
+        b"Connection: Upgrade\r\n",
+        b"Connection: keep-alive\r\n",
+        b"Connection: HTTP2-Settings\r\n",
+    ],
+    ids=["none", "upgrade-only", "keep-alive", "settings-only"],
+)
+@pytest.mark.parametrize("http", HTTP_IMPLS)
+def test_h2c_is_stripped_whatever_connection_lists(http: str, connection: bytes) -> None:
+    heads: list[bytes] = []
+    with RawUpstream(_record_heads(heads)) as upstream, proxied(upstream, http) as proxy:
+        r = exchange(
+            proxy.port,
+            b"GET / HTTP/1.1\r\nHost: up.test\r\n"
+            + connection
+            + b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n",
+        )
+    assert (r.status, r.body) == (200, b"ok")  # a plain answer, never 101
+    (head,) = heads
+    assert b"\r\nupgrade:" not in head
+    assert b"\r\nhttp2-settings:" not in head
+    assert b"aamaaabkaaqaap__" not in head
+    assert b"\r\nconnection:" not in head
+
+
+def test_http2_settings_is_dropped_by_the_header_pass_alone() -> None:
+    head = HeaderRewriter().request(
+        [(b"host", b"a"), (b"upgrade", b"h2c"), (b"http2-settings", b"AAMAAABk")],
+        client="127.0.0.1",
+        scheme="http",
+        server_port=80,
+    )
+    assert not [n for n, _ in head.headers if n in (b"upgrade", b"http2-settings")]
+
+
+@pytest.mark.parametrize("http", HTTP_IMPLS)
+def test_an_upstream_101_never_reaches_the_client(http: str) -> None:
+    def handler(conn: Conn) -> None:
+        if conn.read_request() is not None:
+            conn.sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n")
+            conn.wait_closed()
+
+    with RawUpstream(handler) as upstream, proxied(upstream, http) as proxy:
+        r = exchange(
+            proxy.port,
+            b"GET / HTTP/1.1\r\nHost: up.test\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+            b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n",
+        )
+    assert (r.status, r.body) == (502, b"502 Bad Gateway\n")

@@ -31,10 +31,13 @@ Headers = list[tuple[bytes, bytes]]
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # RFC 9110 7.6.1 (Connection and the fields it names) plus the legacy ones every proxy drops
-# (nginx, Go's httputil.ReverseProxy as used by Traefik).
+# (nginx, Go's httputil.ReverseProxy as used by Traefik), and HTTP2-Settings, which belongs
+# to an h2c upgrade (RFC 7540 3.2.1) and is dropped with Upgrade even when Connection does not
+# name it: the upstream must never see half of an upgrade the proxy does not perform.
 HOP_BY_HOP = frozenset(
     {
         b"connection",
+        b"http2-settings",
         b"keep-alive",
         b"proxy-connection",
         b"te",
