@@ -38,7 +38,7 @@ from ingressproxy.server.overrides import (
 from ingressproxy.server.reloader import build_snapshot
 from ingressproxy.server.settings import Settings, SettingsError
 from ingressproxy.testing.echo import create_echo_app
-from ingressproxy.testing.server import ServerThread, serve_in_thread, start_proxy
+from ingressproxy.testing.server import LoggedProcess, ServerThread, serve_in_thread, start_proxy
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 IMAGEMANAGER = EXAMPLES / "imagemanager"
@@ -481,6 +481,163 @@ def test_check_command_prints_unbacked_services(tmp_path: Path) -> None:
     assert re.search(
         r"app\.yaml:14: warning: Service shop/web: used by Ingress shop/site", proc.stdout
     )
+
+
+# ------------------------------------------------------------------ keys that match nothing
+
+
+def unused(tmp_path: Path, text: str, *overrides: BackendOverride) -> list[str]:
+    """The unused-backend-override warnings of the folder `text` with these overrides."""
+    built = build_snapshot(write(tmp_path / "m", text), CompileOptions(backend_overrides=overrides))
+    assert built is not None
+    found = [d for d in built[0].diagnostics if d.code == "unused-backend-override"]
+    assert all(d.severity is Severity.WARNING for d in found)
+    return [str(d) for d in found]
+
+
+@pytest.mark.parametrize(
+    ("key", "warning"),
+    [
+        ("web", None),
+        ("shop/web", None),
+        ("web:http", None),  # the port as the Ingress names it
+        ("shop/web:80", None),  # the Service port's number
+        ("wbe", 'did you mean "web"?'),
+        ("api", 'did you mean "web"?'),  # a Service of the folder, but no Ingress uses it
+        (
+            "blog/web",
+            '(Ingresses use web in namespace shop only); did you mean "shop/web"?',
+        ),
+        ("web:8080", '(Ingresses use web on ports 80, http); did you mean "web:80"?'),
+        ("shop/web:grpc", '(Ingresses use web on ports 80, http); did you mean "shop/web:http"?'),
+    ],
+)
+def test_a_key_that_matches_no_service_an_ingress_uses_is_a_warning(
+    tmp_path: Path, key: str, warning: str | None
+) -> None:
+    api = "apiVersion: v1\nkind: Service\nmetadata: {name: api, namespace: shop}\n"
+    text = manifest(extra=api + "spec: {ports: [{port: 80}]}\n")
+    got = unused(tmp_path, text, parse_backend(f"{key}=http://127.0.0.1:3001"))
+    if warning is None:
+        assert got == []
+    else:
+        assert got == [
+            f"warning: --backend {key} matches no Service that an Ingress uses {warning}".replace(
+                "uses did", "uses; did"
+            )
+        ]
+
+
+def test_unused_keys_are_named_where_they_were_given(tmp_path: Path) -> None:
+    file = tmp_path / "backends.yaml"
+    file.write_text("wbe: http://127.0.0.1:3001\n", encoding="utf-8")
+    from_env = overrides_from(
+        ["shop/wbe=http://127.0.0.1:3001"], None, origin="INGRESSPROXY_BACKEND"
+    )
+    got = unused(tmp_path, manifest(), *load_backends_file(file), *from_env)
+    assert got == [
+        "warning: INGRESSPROXY_BACKEND shop/wbe matches no Service that an Ingress uses;"
+        ' did you mean "shop/web"?',
+        f'{file}: warning: wbe matches no Service that an Ingress uses; did you mean "web"?',
+    ]
+    assert unused(tmp_path / "empty", "", parse_backend("web=h:1")) == [
+        "warning: --backend web matches no Service that an Ingress uses (no Ingress uses a Service)"
+    ]
+
+
+def _check(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ingressproxy", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+
+
+def test_check_warns_of_an_unused_key_with_the_closest_one() -> None:
+    got = _check("check", str(IMAGEMANAGER), "--backend", "image-serch=http://127.0.0.1:3001")
+    assert got.returncode == 0, got.stderr
+    assert got.stdout.splitlines()[0] == (
+        "warning: --backend image-serch matches no Service that an Ingress uses; did you mean"
+        ' "image-search"?'
+    )
+    strict = ["--strict", "--backend", "image-serch=http://127.0.0.1:3001"]
+    assert _check("check", str(IMAGEMANAGER), *strict).returncode == 1
+
+
+def test_an_unnamespaced_key_for_a_service_of_another_namespace_is_a_warning_saying_so(
+    tmp_path: Path,
+) -> None:
+    """The Ingress (team-a) names `login`, which exists only in team-b: in a cluster that is
+    a Service the Ingress cannot use. `--backend login` routes team-a's reference anyway, and
+    says so: a warning (status 1 under --strict), not an error that vanished."""
+    text = manifest(service="login", namespace="team-a").replace(
+        "metadata: {name: login, namespace: team-a}", "metadata: {name: login, namespace: team-b}"
+    )
+    folder = write(tmp_path / "m", text)
+    assert _check("check", str(folder)).returncode == 1  # service-in-other-namespace, an error
+    got = _check("check", str(folder), "--backend", "login=http://127.0.0.1:3001")
+    assert got.returncode == 0
+    (line,) = [ln for ln in got.stdout.splitlines() if "login" in ln]
+    assert ": warning: Ingress team-a/site: " in line
+    assert (
+        "Service team-a/login not found (a Service of that name exists in namespace team-b;" in line
+    )
+    assert line.endswith("; routing to --backend login")
+    strict = ["--strict", "--backend", "login=http://127.0.0.1:3001"]
+    assert _check("check", str(folder), *strict).returncode == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("web", "expected [NAMESPACE/]SERVICE[:PORT]=URL"),
+        ("web=3001", "'3001' is a port without a host; e.g. http://127.0.0.1:3001"),
+        (
+            "web=localhost",
+            "'localhost' has no scheme and no port; expected http://HOST[:PORT],"
+            " https://HOST[:PORT] or HOST:PORT",
+        ),
+        ("web=http:3001", "'http:3001' lacks '//' after http:"),
+        ("web=http://", "'http://' has no valid host"),
+        ("web=http://:3001", "'http://:3001' has no valid host"),
+    ],
+)
+def test_a_malformed_backend_is_one_line_and_status_2(tmp_path: Path, value: str, why: str) -> None:
+    folder = str(write(tmp_path / "m", manifest()))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INGRESSPROXY_")}
+    for command in (["check", folder], ["explain", folder, "/"], ["serve", folder, "--port", "0"]):
+        got = _check(*command, "--backend", value, env=env)
+        assert got.returncode == 2, got.stdout + got.stderr
+        assert got.stderr.splitlines() == [
+            f"ingressproxy {command[0]}: error: --backend {value}: {why}"
+        ]
+        assert got.stdout == ""
+    got = _check("check", folder, env={**env, "INGRESSPROXY_BACKEND": value})
+    assert got.returncode == 2
+    assert got.stderr.count("\n") == 1 and f"INGRESSPROXY_BACKEND {value}: " in got.stderr
+
+
+def test_serve_warns_of_an_unused_key_at_start_and_on_each_reload(tmp_path: Path) -> None:
+    folder = write(tmp_path / "m", manifest(extra=SLICE))
+    proc = LoggedProcess(
+        "serve", str(folder), "--port", "0", "--admin-port", "off", "--https-port", "off",
+        "--backend", "wbe=http://127.0.0.1:3001",
+    )  # fmt: skip
+    try:
+        warning = (
+            r'WARNING .*--backend wbe matches no Service that an Ingress uses; did you mean "web"\?'
+        )
+        proc.expect(warning)
+        proc.expect(r"Uvicorn running on")
+        with (folder / "app.yaml").open("a", encoding="utf-8") as f:
+            f.write("# edited\n")
+        proc.expect(r"config generation=2 ")
+        proc.expect(warning)
+    finally:
+        assert proc.stop() == 0
 
 
 # --------------------------------------------------------------------------- end to end

@@ -1,14 +1,17 @@
 """Parse backend overrides (`--backend`, `--backends FILE`) and `--dns-backends` patterns.
 
 Flow: settings.resolve (flags, INGRESSPROXY_* variables) -> these parsers -> Settings ->
-CompileOptions -> BackendResolver.
+CompileOptions -> BackendResolver; at each load, reloader.build_snapshot asks
+override_diagnostics which keys match nothing the Ingresses use.
 The I/O edge for backends files; everything it returns is frozen data from backends.py.
 """
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,8 @@ from ruamel.yaml.error import YAMLError
 
 from ..frontends.backends import DNS_PLACEHOLDERS, BackendOverride, dns_host
 from ..ir.model import Endpoint
+from ..manifests.model import Diagnostic, IngressBackend, Manifests, Severity, Source
+from .settings import env_name
 
 __all__ = [
     "DEFAULT_DNS_PATTERN",
@@ -26,6 +31,7 @@ __all__ = [
     "backends_from_env",
     "load_backends_file",
     "merge_overrides",
+    "override_diagnostics",
     "overrides_from",
     "parse_backend",
     "parse_backend_url",
@@ -90,13 +96,27 @@ def _valid_host(host: str) -> bool:
 
 
 def parse_backend_url(url: str, where: str) -> Endpoint:
-    """`http://HOST:PORT`, `https://HOST:PORT` or plain `HOST:PORT` -> an Endpoint.
+    """`http://HOST[:PORT]`, `https://HOST[:PORT]` or plain `HOST:PORT` -> an Endpoint.
 
     HOST may be a name (`localhost`, a compose service); it is resolved when connecting.
-    Paths are refused: the proxy forwards the request path unchanged, as for a Pod.
+    Without a scheme the port is required: `3001` alone is a port without a host, and
+    `image-search` alone more likely a Service name than a backend. Paths are refused: the
+    proxy forwards the request path unchanged, as for a Pod.
     """
     text = url.strip()
     if "://" not in text:
+        before, sep, port_text = text.rpartition(":")
+        if text.isdigit():
+            raise OverrideError(
+                f"{where}: {url!r} is a port without a host; e.g. http://127.0.0.1:{text}"
+            )
+        if before.lower() in _DEFAULT_PORTS:
+            raise OverrideError(f"{where}: {url!r} lacks '//' after {before}:")
+        if not sep or not before or not port_text.isdigit():
+            raise OverrideError(
+                f"{where}: {url!r} has no scheme and no port; expected http://HOST[:PORT],"
+                " https://HOST[:PORT] or HOST:PORT"
+            )
         text = "http://" + text
     try:
         parts = urlsplit(text)
@@ -236,3 +256,81 @@ def backends_from_env(
 
     settings = resolve({"backend": [], "backends": NOT_GIVEN, "dns_backends": NOT_GIVEN}, env)
     return settings.backend_overrides, settings.dns_pattern
+
+
+def _used_backends(manifests: Manifests) -> dict[tuple[str, str], set[str]]:
+    """(namespace, Service name) of every Service backend an Ingress names -> the ports a
+    key may name for it: the port as the Ingress wrote it, and the Service port's number and
+    name when the Service is in the manifests (as BackendResolver matches them)."""
+    services = {(s.meta.namespace, s.meta.name): s for s in reversed(manifests.services)}
+    used: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for ing in manifests.ingresses:
+        backends: list[IngressBackend] = (
+            [] if ing.default_backend is None else [ing.default_backend]
+        )
+        for rule in ing.rules:
+            backends.extend(path.backend for path in rule.paths or ())
+        for backend in backends:
+            ref = backend.service
+            if ref is None:
+                continue
+            key = (ing.meta.namespace, ref.name)
+            ports = used[key]
+            ports.add(str(ref.port))
+            svc = services.get(key)
+            for sp in () if svc is None else svc.ports:
+                if sp.name == ref.port.name or sp.port == ref.port.number:
+                    ports.add(str(sp.port))
+                    if sp.name:
+                        ports.add(sp.name)
+    return used
+
+
+def override_diagnostics(
+    manifests: Manifests, overrides: Iterable[BackendOverride]
+) -> tuple[Diagnostic, ...]:
+    """A warning for each override whose key matches no Service backend of any Ingress
+    (a typo, or a namespace or port no Ingress uses): it would silently do nothing. The
+    warning names the key and the closest key that would match (of the same shape: with a
+    namespace if it has one, with a port if it has one), and why a near miss missed."""
+    used = _used_backends(manifests)
+    out: list[Diagnostic] = []
+    for o in overrides:
+        if any(
+            name == o.service and o.namespace in (None, ns) and o.port in (None, *ports)
+            for (ns, name), ports in used.items()
+        ):
+            continue
+        keys = sorted(
+            f"{f'{ns}/' if o.namespace is not None else ''}{name}{f':{p}' if o.port else ''}"
+            for (ns, name), ports in used.items()
+            for p in (sorted(ports) if o.port is not None else [""])
+        )
+        message = f"{o.key} matches no Service that an Ingress uses{_near_miss(o, used)}"
+        best = max(keys, key=lambda k: difflib.SequenceMatcher(None, o.key, k).ratio(), default="")
+        message += f'; did you mean "{best}"?' if best else " (no Ingress uses a Service)"
+        # A flag's or variable's override is named by it; a file's by the file.
+        flag = o.origin in ("--backend", env_name("--backend"))
+        out.append(
+            Diagnostic(
+                Severity.WARNING,
+                "unused-backend-override",
+                f"{o.origin} {message}" if flag else message,
+                None if flag else Source(o.origin),
+            )
+        )
+    return tuple(out)
+
+
+def _near_miss(o: BackendOverride, used: Mapping[tuple[str, str], set[str]]) -> str:
+    """Why a key that names a Service the Ingresses use still matches none of its uses."""
+    namespaces = sorted(ns for ns, name in used if name == o.service)
+    if not namespaces:
+        return ""
+    if o.namespace is not None and o.namespace not in namespaces:
+        where = "namespace" if len(namespaces) == 1 else "namespaces"
+        return f" (Ingresses use {o.service} in {where} {', '.join(namespaces)} only)"
+    ports = sorted(
+        {p for ns in namespaces if o.namespace in (None, ns) for p in used[(ns, o.service)]}
+    )
+    return f" (Ingresses use {o.service} on ports {', '.join(sorted(ports))})"

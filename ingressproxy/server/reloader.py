@@ -35,6 +35,7 @@ from ..manifests.lastgood import (
 from ..manifests.loader import MAX_FILE_BYTES, LoadResult, ParseCache, load_path
 from ..manifests.model import Diagnostic, Severity, Source
 from ..observe.record import diagnostic_fields, logfmt
+from .overrides import override_diagnostics
 from .settings import Settings
 
 __all__ = ["STDIN", "STDIN_NAME", "Reloader", "build_snapshot", "compile_options", "read_stdin"]
@@ -122,6 +123,7 @@ def build_snapshot(
                 *result.diagnostics,
                 *certs.diagnostics,
                 *unbacked_services(manifests, result.table),
+                *override_diagnostics(manifests, options.backend_overrides),
             ),
             key=lambda d: d.sort_key(),
         )
