@@ -12,8 +12,10 @@ searches the same two character classes once over all the names joined together 
 hold none of those characters, so the join adds nothing a search could find) and once over
 all the values joined by a tab (the one control character values may hold): it refuses
 exactly the heads uvicorn refuses, and writes byte for byte what uvicorn writes
-(tests/test_cycle.py compares the two). Everything else is uvicorn's send (0.54), copied
-because a call to the original would cost a coroutine per message.
+(tests/test_cycle.py compares the two cycles, tests/test_uvicorn_differential.py the two
+servers over sockets). Everything else is uvicorn's send, copied because a call to the
+original would cost a coroutine per message; guard.UVICORN_CHECKED names the uvicorn versions
+it was checked against, and docs/performance.md ("uvicorn's internals") why it is kept.
 
 uvicorn writes a response's head and its body separately: two system calls and two wake-ups
 of the client for a small response. A start message carrying BODY_FOLLOWS (the proxy sets it

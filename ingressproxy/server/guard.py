@@ -7,6 +7,12 @@ its two parsers disagree on ambiguous framing (h11 accepts Content-Length with
 Transfer-Encoding, httptools accepts `gzip, chunked` and a missing Host): a proxy must refuse
 what either side of it could read differently. `guarded_protocol(limits)` is what
 `uvicorn.Config(http=...)` takes; cli.py passes it.
+
+GuardedHttpToolsProtocol runs uvicorn's parser callbacks, on_headers_complete (which builds our
+cycle.ProxyCycle) and on_response_complete as copies with our checks inline: cheaper than
+calling uvicorn's, or than a wrapper around its protocol (docs/performance.md, "uvicorn's
+internals"). UVICORN_CHECKED names the versions they were checked against;
+tests/test_uvicorn_differential.py replays the framing cases through both.
 """
 
 from __future__ import annotations
