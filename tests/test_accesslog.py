@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 from pathlib import Path
 
 import pytest
-from e2e import EXAMPLES, run_proxy
+from e2e import example_copy, run_proxy
 
 from ingressproxy.ir.model import Backend, Endpoint, Router
 from ingressproxy.ir.table import HostTable, RouteTable
@@ -112,8 +111,8 @@ def test_from_setting() -> None:
 
 @pytest.mark.parametrize("fmt", ["text", "json", "off"])
 def test_one_line_per_request(fmt: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    shutil.copytree(EXAMPLES / "notesmanager", tmp_path / "n")
-    with run_proxy(tmp_path / "n", fake_backends=True, access_log=fmt) as served:
+    folder, _ = example_copy("notesmanager", tmp_path / "n")
+    with run_proxy(folder, fake_backends=True, access_log=fmt) as served:
         capsys.readouterr()
         ok = served.request("GET", "/search?q=secret", host=HOST, headers={"X-Request-Id": "req-1"})
         missing = served.get("/nope", host=HOST)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from e2e import example_copy
 
 from ingressproxy.testing.server import LoggedProcess
 
@@ -35,7 +36,8 @@ def proc_factory() -> Iterator[list[Proc]]:
 
 
 def test_serve_example_sighup_and_ctrl_c(proc_factory: list[Proc], tmp_path: Path) -> None:
-    proc = Proc("serve", str(EXAMPLES / "imagemanager"), "--port", "0", "--admin-port", "off")
+    folder, _ = example_copy("imagemanager", tmp_path / "imagemanager")  # its port: nobody's
+    proc = Proc("serve", str(folder), "--port", "0", "--admin-port", "off")
     proc_factory.append(proc)
     # One line per reload: generation, objects, routes, errors, time taken.
     proc.expect(r"config generation=1 objects=\d+ routes=3 errors=0 warnings=0 took=[\d.]+ms")
@@ -54,10 +56,12 @@ def test_serve_example_sighup_and_ctrl_c(proc_factory: list[Proc], tmp_path: Pat
     assert not any("Traceback" in line for line in proc.drain()), proc.seen
 
 
-def test_serve_with_fake_backends_answers_like_the_blog(proc_factory: list[Proc]) -> None:
+def test_serve_with_fake_backends_answers_like_the_blog(
+    proc_factory: list[Proc], tmp_path: Path
+) -> None:
+    folder, _ = example_copy("imagemanager", tmp_path / "imagemanager")
     proc = Proc(
-        "serve", str(EXAMPLES / "imagemanager"), "--port", "0", "--admin-port", "off",
-        "--fake-backends",
+        "serve", str(folder), "--port", "0", "--admin-port", "off", "--fake-backends",
     )  # fmt: skip
     proc_factory.append(proc)
     port = int(proc.expect(r"Uvicorn running on http://127\.0\.0\.1:(\d+)").group(1))

@@ -1,13 +1,13 @@
 """The blog post's scenarios (examples/), run as a user would: `serve --fake-backends` on the
 bundled folders, requests through real sockets, and `ingressproxy check` as a subprocess.
 
-The fake backends bind the examples' loopback endpoints 127.0.N.x:8080 (fixed by the examples).
+The fake backends bind the examples' loopback endpoints 127.0.N.x, on a port free there
+(e2e.example_copy): the examples' own 8080 may be held by `make run` or another test run.
 """
 
 from __future__ import annotations
 
 import io
-import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e import EXAMPLES, Served, echo, http_client, run_proxy
+from e2e import EXAMPLES, Served, echo, example_copy, http_client, run_proxy
 from ruamel.yaml import YAML
 
 from ingressproxy.frontends.semantics import Flavor
@@ -29,11 +29,10 @@ IMAGEMANAGER_SERVICES = [
 
 
 @pytest.fixture(scope="module")
-def imagemanager() -> Iterator[Served]:
+def imagemanager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     # As `ingressproxy serve examples/imagemanager --fake-backends`, with an ephemeral admin port.
-    with run_proxy(
-        EXAMPLES / "imagemanager", fake_backends=True, watch=True, admin_port=0
-    ) as served:
+    folder, _ = example_copy("imagemanager", tmp_path_factory.mktemp("examples") / "im")
+    with run_proxy(folder, fake_backends=True, watch=True, admin_port=0) as served:
         yield served
 
 
@@ -73,8 +72,9 @@ def test_admin_ping(imagemanager: Served) -> None:
     assert (r.status_code, r.text) == (200, "OK")
 
 
-def test_notesmanager_search() -> None:
-    with run_proxy(EXAMPLES / "notesmanager", fake_backends=True, watch=True) as served:
+def test_notesmanager_search(tmp_path: Path) -> None:
+    folder, _ = example_copy("notesmanager", tmp_path / "notesmanager")
+    with run_proxy(folder, fake_backends=True, watch=True) as served:
         answers = [served.get("/search", host="api.notesmanager.io") for _ in range(3)]
         missing = served.get("/search", host=IMAGEMANAGER_HOST)
     assert [r.status_code for r in answers] == [200] * 3
@@ -85,10 +85,11 @@ def test_notesmanager_search() -> None:
     assert missing.status_code == 404
 
 
-def test_login_collision_oldest_wins() -> None:
+def test_login_collision_oldest_wins(tmp_path: Path) -> None:
     # Traefik alternates between the two teams' login Services; the older Ingress
     # (imagemanager, created 16:20 vs 16:25) takes every request here.
-    with run_proxy(EXAMPLES / "login-collision", fake_backends=True, watch=True) as served:
+    folder, _ = example_copy("login-collision", tmp_path / "login-collision")
+    with run_proxy(folder, fake_backends=True, watch=True) as served:
         answers = [
             served.get("/login", host="apps.apigateway.awesomecompany.io") for _ in range(10)
         ]
@@ -147,8 +148,7 @@ def test_scale_to_zero(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None
     # The blog post's story: its Ingress carries Traefik annotations, so (--flavor auto) it
     # is served as Traefik serves it: "in Traefik's case, the Controller simply returns HTTP
     # 404", and its log says "Skipping service".
-    folder = tmp_path / "imagemanager"
-    shutil.copytree(EXAMPLES / "imagemanager", folder)
+    folder, _ = example_copy("imagemanager", tmp_path / "imagemanager")
     scale_to_zero(folder, "image-text-extraction")
     with run_proxy(folder, fake_backends=True) as served:
         gone = served.get("/text-extraction", host=IMAGEMANAGER_HOST)
@@ -165,8 +165,7 @@ def test_scale_to_zero_in_the_spec_dialect(
 ) -> None:
     # --flavor spec keeps the rule and answers 503 (docs/routing.md), with a log line like
     # Traefik's "Skipping service: ..." at the first request.
-    folder = tmp_path / "imagemanager"
-    shutil.copytree(EXAMPLES / "imagemanager", folder)
+    folder, _ = example_copy("imagemanager", tmp_path / "imagemanager")
     scale_to_zero(folder, "image-text-extraction")
     with run_proxy(folder, fake_backends=True, flavor=Flavor.SPEC) as served:
         gone = served.get("/text-extraction", host=IMAGEMANAGER_HOST)
@@ -176,10 +175,11 @@ def test_scale_to_zero_in_the_spec_dialect(
     assert any("serviceName=image-text-extraction" in m for m in skipped), caplog.messages
 
 
-def test_debug_headers_name_the_rule_and_endpoint() -> None:
+def test_debug_headers_name_the_rule_and_endpoint(tmp_path: Path) -> None:
     """`serve --debug-headers`: one header per proxied response saying which Ingress rule and
     endpoint answered."""
-    with run_proxy(EXAMPLES / "imagemanager", fake_backends=True, debug_headers=True) as served:
+    folder, port = example_copy("imagemanager", tmp_path / "imagemanager")
+    with run_proxy(folder, fake_backends=True, debug_headers=True) as served:
         r = served.get("/search/x", host="api.imagemanager.io")
         assert r.status_code == 200
         pod = echo(r)
@@ -189,9 +189,9 @@ def test_debug_headers_name_the_rule_and_endpoint() -> None:
             "imagemanager/imagemanager-services spec.rules[0].http.paths[1] Prefix "
             "api.imagemanager.io/search -> imagemanager/image-search:http 127.0.2."
         ), route
-        assert route[0].endswith(":8080")
+        assert route[0].endswith(f":{port}")
         assert pod.service == "image-search"
-    with run_proxy(EXAMPLES / "imagemanager", fake_backends=True) as served:
+    with run_proxy(folder, fake_backends=True) as served:
         assert (
             "x-ingressproxy-route" not in served.get("/search", host="api.imagemanager.io").headers
         )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from e2e import EXAMPLES, Served, http_client, run_proxy
+from e2e import EXAMPLES, Served, example_copy, http_client, run_proxy
 from prometheus_client.parser import text_string_to_metric_families
 
 from ingressproxy.admin.api import ConfigState
@@ -49,8 +49,7 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, ht
     # so the same proxy shows success, 404, 503 and an upstream connect error. In the spec
     # dialect: its Traefik annotations would otherwise make it Traefik's, which leaves the
     # unusable rule out (404), and these tests are about the metrics of each outcome.
-    folder = tmp_path_factory.mktemp("metrics") / "imagemanager"
-    shutil.copytree(EXAMPLES / "imagemanager", folder)
+    folder, _ = example_copy("imagemanager", tmp_path_factory.mktemp("metrics") / "imagemanager")
     with (
         run_proxy(
             folder, fake_backends=True, admin_port=0, access_log="off", flavor=Flavor.SPEC

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from e2e import example_copy
 
 from ingressproxy.cli.main import build_parser, settings_from_args
 from ingressproxy.frontends.backends import BackendOverride
@@ -650,12 +651,14 @@ def search_backend() -> Iterator[ServerThread]:
 
 
 def test_flags_on_a_real_process(search_backend: ServerThread, tmp_path: Path) -> None:
-    """`--backend` beats the example's EndpointSlices (127.0.N.x, nothing listening)."""
+    """`--backend` beats the example's EndpointSlices (127.0.N.x, on a port where nothing
+    listens)."""
+    folder, _ = example_copy("imagemanager", tmp_path / "imagemanager")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("INGRESSPROXY_BACKEND", None)
     proc = subprocess.Popen(
         [
-            sys.executable, "-m", "ingressproxy", "serve", str(IMAGEMANAGER),
+            sys.executable, "-m", "ingressproxy", "serve", str(folder),
             "--port", "0", "--admin-port", "off", "--access-log", "off",
             "--backend", f"imagemanager/image-search={search_backend.url}",
         ],

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from e2e import example_copy
 
 from ingressproxy.testing.server import Proxy
 
@@ -24,8 +25,10 @@ HOST = "api.imagemanager.io"
 
 @pytest.fixture
 def project(pytester: pytest.Pytester) -> pytest.Pytester:
-    """A user's repository: the imagemanager manifests in k8s/, configured in pytest.ini."""
-    shutil.copytree(EXAMPLES / "imagemanager", pytester.path / "k8s")
+    """A user's repository: the imagemanager manifests in k8s/, configured in pytest.ini; their
+    EndpointSlices name a port free on their addresses, where nothing listens (a `make run`
+    beside us serves the example's own 8080)."""
+    example_copy("imagemanager", pytester.path / "k8s")
     pytester.makeini(
         """
         [pytest]
@@ -62,7 +65,7 @@ def test_fixture_from_ini_with_fakes(project: pytest.Pytester) -> None:
             assert set(ingressproxy.fakes) == {"imagemanager/image-search", "image-labeling"}
 
         def test_not_faked_keeps_the_folder_endpoints(ingressproxy):
-            # examples' EndpointSlice addresses 127.0.3.x: nothing listens there
+            # the EndpointSlice addresses 127.0.3.x, on a free port: nothing listens there
             r = ingressproxy.get("/text-extraction", host="api.imagemanager.io")
             assert r.status_code == 502
 

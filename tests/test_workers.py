@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from e2e import example_copy
 
 from ingressproxy.cli.main import build_parser, settings_from_args
 from ingressproxy.server.workers import worker_argv, worker_env
@@ -67,10 +68,11 @@ def _all_answer(port: int, n: int = 20) -> list[int]:
 
 @pytest.mark.skipif(sys.platform != "linux", reason="reads /proc for the worker processes")
 def test_two_workers_serve_reload_survive_a_crash_and_stop(
-    supervisors: list[Supervisor],
+    supervisors: list[Supervisor], tmp_path: Path
 ) -> None:
+    folder, _ = example_copy("imagemanager", tmp_path / "imagemanager")
     sup = Supervisor(
-        str(EXAMPLES / "imagemanager"), "--port", "0", "--admin-port", "0", "--https-port",
+        str(folder), "--port", "0", "--admin-port", "0", "--https-port",
         "off", "--fake-backends", "--workers", "2", "--access-log", "off",
         "--log-level", "debug",  # each worker's ready line; at info only the first says it
     )  # fmt: skip
