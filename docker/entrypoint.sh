@@ -3,7 +3,8 @@
 #
 #   (no arguments), or options first  ingressproxy serve [your options]
 #   -  [options]                      the same, manifests read from standard input (docker run -i)
-#   serve|check|echo|explain ...      that ingressproxy command, exactly as given
+#   serve|check|echo|explain|convert  that ingressproxy command, exactly as given
+#   --version, --help                 ingressproxy's own
 #   healthcheck                       exit 0 when the admin /ping answers 200 (HEALTHCHECK)
 #   anything else                     run it (a shell, for instance)
 #
@@ -15,10 +16,13 @@
 set -eu
 
 case "${1:-}" in
+    --version | --help | -h)
+        exec ingressproxy "$@"
+        ;;
     "" | -*)
         exec ingressproxy serve "$@"
         ;;
-    serve | check | echo | explain)
+    serve | check | echo | explain | convert)
         exec ingressproxy "$@"
         ;;
     healthcheck)

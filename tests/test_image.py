@@ -267,6 +267,14 @@ def test_image_passes_commands_through(image_venv: Path, tmp_path: Path) -> None
     )  # fmt: skip
     assert check.returncode == 0, check.stdout + check.stderr
     assert "warning: Ingress notesmanager/notesmanager-login" in check.stdout
+    ingress = (EXAMPLES / "imagemanager" / "ingress.yaml").read_text(encoding="utf-8")
+    for args, says in ((["--version"], "ingressproxy "), (["convert", "-"], "kind: Ingress")):
+        passed = subprocess.run(
+            [str(ENTRYPOINT), *args], input=ingress,
+            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=WAIT, check=False,
+        )  # fmt: skip
+        assert passed.returncode == 0, passed.stdout + passed.stderr
+        assert says in passed.stdout, passed.stdout
     other = subprocess.run(
         [str(ENTRYPOINT), "sh", "-c", "echo $INGRESSPROXY_MANIFESTS"],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=WAIT, check=True,
