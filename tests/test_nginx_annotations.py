@@ -474,3 +474,52 @@ def test_redirects_as_a_real_nginx(tmp_path: Path) -> None:
                     assert got.headers.get("location") == want.headers.get("location"), target
                     if want.status_code in (300, 305, 306):
                         assert got.text == want.text, target
+
+
+# --------------------------------------------------------------------------- docs/flavors.md
+
+FLAVORS = TESTS.parent / "docs" / "flavors.md"
+_BEGIN = (
+    "<!-- nginx-annotations: generated from nginx/keys.py by tests/test_nginx_annotations.py -->"
+)
+_END = "<!-- /nginx-annotations -->"
+_SAYS = {
+    Support.SUPPORTED: "nothing (honoured)",
+    Support.ACCEPTED: "warning `annotation-no-effect`",
+    Support.NOT_YET: "warning `unsupported-annotation`",
+    Support.REFUSED: "error `snippet-annotation`; the Ingress is not served",
+}
+
+
+def annotations_table() -> str:
+    """The table of every ingress-nginx annotation docs/flavors.md shows."""
+    lines = [
+        "| annotation | here | in ingress-nginx | `check` says (nginx dialect) |",
+        "| --- | --- | --- | --- |",
+    ]
+    for key in sorted(KNOWN):
+        known = KNOWN[key]
+        support = support_of(key)
+        assert support is not None
+        here = {
+            Support.SUPPORTED: f"**supported**, `{known.test}`",
+            Support.ACCEPTED: "accepted, no effect",
+            Support.NOT_YET: "not yet supported",
+            Support.REFUSED: "**refused**",
+        }[support]
+        note = known.note + (f" ({known.versions} only)" if known.versions else "")
+        lines.append(f"| `{known.name}` | {here} | {note} | {_SAYS[support]} |")
+    return "\n".join(lines)
+
+
+def test_flavors_md_lists_every_annotation(request: pytest.FixtureRequest) -> None:
+    text = FLAVORS.read_text(encoding="utf-8")
+    head, found, rest = text.partition(_BEGIN + "\n")
+    assert found, f"docs/flavors.md has no {_BEGIN} block"
+    body, found, tail = rest.partition(_END)
+    assert found, f"docs/flavors.md has no {_END}"
+    want = annotations_table() + "\n"
+    if request.config.getoption("--update-golden"):
+        FLAVORS.write_text(head + _BEGIN + "\n" + want + _END + tail, encoding="utf-8")
+        return
+    assert body == want, "docs/flavors.md's annotation table is stale: run pytest --update-golden"
