@@ -37,17 +37,39 @@ def _dump_service(backend: Backend) -> dict[str, object]:
     }
     if backend.members:
         out["members"] = [m.key for m in backend.members]
+    # The service's options only where a front-end set them (ir.service): the goldens of
+    # dialects that set none stay as they are.
+    if backend.weights:
+        out["weights"] = list(backend.weights)
+    if backend.balance is not None:
+        out["balance"] = str(backend.balance)
+    if backend.timeouts is not None:
+        out["timeouts"] = str(backend.timeouts)
+    if backend.retries is not None:
+        out["retries"] = str(backend.retries)
+    if not backend.pass_host:
+        out["passHost"] = False
     return out
 
 
+def _plain(value: object) -> object:
+    """A filter field as JSON: numbers, strings and None as they are, tuples as lists, the
+    rest (networks, header edits) as their text."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return str(value)
+
+
 def _dump_filter(f: Filter) -> dict[str, object]:
-    fields = {k: getattr(f, k) for k in f.__dataclass_fields__}
+    fields = {k: _plain(getattr(f, k)) for k in f.__dataclass_fields__}
     return {"kind": type(f).__name__, "phase": str(f.phase), **fields}
 
 
 def dump_router(router: Router) -> dict[str, object]:
     """Everything the IR says of one router: what the front-end goldens compare."""
-    return {
+    out: dict[str, object] = {
         "origin": f"{router.ingress} {router.field} ({router.source})",
         "dialect": router.dialect,
         "dialect_reason": router.dialect_reason,
@@ -65,6 +87,9 @@ def dump_router(router: Router) -> dict[str, object]:
         "overridden": [f"{o.route.ingress} {o.route.field}: {o.reason}" for o in router.overridden],
         "sharing": [f"{s.ingress} {s.field}" for s in router.sharing],
     }
+    if router.conditions:
+        out["conditions"] = [str(c) for c in router.conditions]
+    return out
 
 
 def dump_host(table: HostTable) -> dict[str, object]:

@@ -1,12 +1,15 @@
 """The filters of the routing IR: small frozen values, each with one pure method, run in order.
 
 Flow: a front-end attaches filters to a router (ir.model.Router.filters); the proxy runs a
-router's request-phase filters after matching and before forwarding (proxy.app). A filter
-answers the request itself (a redirect, a refusal) or lets it through; it does no I/O.
+router's request-phase filters after matching and before forwarding, and its response-phase
+filters on the upstream's response head before it goes to the client (proxy.app). A
+request filter answers the request itself (a redirect, a refusal) or edits what goes
+upstream; a response filter edits the response head. None does I/O.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -16,16 +19,27 @@ from urllib.parse import quote
 from .regex import compiled
 
 __all__ = [
+    "FRAMING_FIELDS",
+    "AddPrefix",
     "Answer",
     "AppRoot",
+    "BodyLimit",
     "Filter",
     "FilterRequest",
+    "FilterResponse",
+    "HeaderEdit",
     "Phase",
     "RedirectHost",
     "RedirectScheme",
     "RedirectURL",
+    "RequestFilter",
+    "RequestHeaders",
+    "ResponseFilter",
+    "ResponseHeaders",
     "RewriteTarget",
     "SetUpstreamHost",
+    "SourceRange",
+    "StripPrefix",
     "https_url",
 ]
 
@@ -54,12 +68,25 @@ class FilterRequest:
     # The upstream request's header fields (lower-case names, X-Forwarded-* already set).
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     port: int | None = None  # the port of the listener it arrived on
+    client: str | None = None  # the client's address (after --trusted-proxies), no port
+    # The request body limit in bytes for this request (None: none); BodyLimit sets it, the
+    # proxy enforces it while the body streams.
+    max_body_size: int | None = None
 
     def set_header(self, name: str, value: str) -> None:
         """Replace every field `name` (case-insensitive) with one field of `value`."""
         key = name.lower().encode("latin-1")
         self.headers[:] = [(k, v) for k, v in self.headers if k != key]
         self.headers.append((key, value.encode("latin-1")))
+
+
+@dataclass(slots=True)
+class FilterResponse:
+    """A response head as the response filters see it: `headers` (lower-case names) go to
+    the client as the filters leave them."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,5 +264,177 @@ class AppRoot:
         return Answer(302, (("location", location),), f"302 redirect to {location}\n")
 
 
+# Fields no header filter may touch: the proxy owns the message's framing and hop-by-hop
+# fields, and a filter that changed them could desynchronise client and upstream.
+FRAMING_FIELDS = frozenset(
+    {"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer"}
+)
+_FRAMING = frozenset(n.encode("latin-1") for n in FRAMING_FIELDS)
+
+
+def _encoded(pairs: tuple[tuple[str, str], ...]) -> list[tuple[bytes, bytes]]:
+    fields = [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in pairs]
+    return [(k, v) for k, v in fields if k not in _FRAMING]
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderEdit:
+    """Header fields to set (replace every field of the name), add (append one more) and
+    remove, applied in that order (Gateway API's HTTPHeaderFilter; Traefik's headers
+    middleware sets, and removes where the value is empty)."""
+
+    set: tuple[tuple[str, str], ...] = ()
+    add: tuple[tuple[str, str], ...] = ()
+    remove: tuple[str, ...] = ()
+
+    def apply(self, headers: list[tuple[bytes, bytes]]) -> None:
+        # Framing and hop-by-hop fields are the proxy's (front-ends report edits of them).
+        if self.set:
+            fields = _encoded(self.set)
+            names = {k for k, _ in fields}
+            headers[:] = [(k, v) for k, v in headers if k not in names]
+            headers += fields
+        if self.add:
+            headers += _encoded(self.add)
+        if self.remove:
+            gone = {n.lower().encode("latin-1") for n in self.remove} - _FRAMING
+            headers[:] = [(k, v) for k, v in headers if k not in gone]
+
+    def framing(self) -> list[str]:
+        """The names this edit would touch that the proxy keeps for itself."""
+        names = [n for n, _ in (*self.set, *self.add)] + list(self.remove)
+        return [n for n in names if n.lower() in FRAMING_FIELDS]
+
+    def __str__(self) -> str:
+        parts = [f"set {n}: {v}" for n, v in self.set]
+        parts += [f"add {n}: {v}" for n, v in self.add]
+        parts += [f"remove {n}" for n in self.remove]
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestHeaders:
+    """Edit the request's header fields before they go upstream."""
+
+    phase: ClassVar[Phase] = Phase.REQUEST
+    edit: HeaderEdit
+
+    def on_request(self, req: FilterRequest) -> Answer | None:
+        self.edit.apply(req.headers)
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseHeaders:
+    """Edit the response's header fields before they go to the client."""
+
+    phase: ClassVar[Phase] = Phase.RESPONSE
+    edit: HeaderEdit
+
+    def on_response(self, resp: FilterResponse) -> None:
+        self.edit.apply(resp.headers)
+
+
+@dataclass(frozen=True, slots=True)
+class StripPrefix:
+    """Remove the first matching prefix from the path that goes upstream (Traefik's
+    stripPrefix: the removed prefix goes in X-Forwarded-Prefix, and the path keeps a
+    leading "/")."""
+
+    phase: ClassVar[Phase] = Phase.REQUEST
+    prefixes: tuple[str, ...]
+    forwarded_prefix: bool = True  # set X-Forwarded-Prefix to what was removed
+
+    def on_request(self, req: FilterRequest) -> Answer | None:
+        for prefix in self.prefixes:
+            if req.path.startswith(prefix):
+                rest = req.path[len(prefix) :]
+                req.path = rest if rest.startswith("/") else "/" + rest
+                if self.forwarded_prefix:
+                    req.set_header("x-forwarded-prefix", prefix)
+                break
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class AddPrefix:
+    """Put a prefix in front of the path that goes upstream (Traefik's addPrefix)."""
+
+    phase: ClassVar[Phase] = Phase.REQUEST
+    prefix: str
+
+    def on_request(self, req: FilterRequest) -> Answer | None:
+        req.path = self.prefix + req.path
+        return None
+
+
+IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRange:
+    """Allow or deny by the client's address: a client in `deny` is refused first, then one
+    outside a non-empty `allow` (ingress-nginx's denylist-/allowlist-source-range, Traefik's
+    ipAllowList). The address is the one --trusted-proxies resolved, never a header a client
+    could forge."""
+
+    phase: ClassVar[Phase] = Phase.REQUEST
+    allow: tuple[IPNet, ...] = ()
+    deny: tuple[IPNet, ...] = ()
+    status: int = 403
+
+    def on_request(self, req: FilterRequest) -> Answer | None:
+        try:
+            address = ipaddress.ip_address((req.client or "").strip("[]"))
+        except ValueError:
+            return self._refuse()  # no usable address (a Unix socket): nothing to allow
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        if any(address in net for net in self.deny):
+            return self._refuse()
+        if self.allow and not any(address in net for net in self.allow):
+            return self._refuse()
+        return None
+
+    def _refuse(self) -> Answer:
+        return Answer(self.status, (), f"{self.status} Forbidden\n")
+
+    def __str__(self) -> str:
+        parts = []
+        if self.allow:
+            parts.append("allow " + ",".join(map(str, self.allow)))
+        if self.deny:
+            parts.append("deny " + ",".join(map(str, self.deny)))
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class BodyLimit:
+    """The largest request body this router takes (nginx's client_max_body_size per
+    location; 0 or None means no limit): a declared Content-Length above it is a 413 before
+    the upstream is contacted, and a chunked body is cut with a 413 when it passes it."""
+
+    phase: ClassVar[Phase] = Phase.REQUEST
+    max_bytes: int | None
+
+    def on_request(self, req: FilterRequest) -> Answer | None:
+        req.max_body_size = self.max_bytes or None
+        return None
+
+
 # The filters a router can carry; dialects add kinds here as they start to emit them.
-Filter = AppRoot | RedirectHost | RedirectScheme | RedirectURL | RewriteTarget | SetUpstreamHost
+RequestFilter = (
+    AddPrefix
+    | AppRoot
+    | BodyLimit
+    | RedirectHost
+    | RedirectScheme
+    | RedirectURL
+    | RequestHeaders
+    | RewriteTarget
+    | SetUpstreamHost
+    | SourceRange
+    | StripPrefix
+)
+ResponseFilter = ResponseHeaders
+Filter = RequestFilter | ResponseFilter

@@ -9,12 +9,15 @@ middlewares, services) and Envoy Gateway's IR: many inputs, one data plane.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from ..manifests.model import ObjectRef, PathType, Source
-from .filters import Filter
+from .conditions import Condition, RequestView
+from .filters import Filter, RequestFilter, ResponseFilter, ResponseHeaders
 from .regex import compiled
+from .service import Balance, RetryPolicy, Timeouts
 
 __all__ = [
     "ALL_ENTRYPOINTS",
@@ -69,9 +72,14 @@ class Backend:
 
     `error` is set when there is nothing to send to, and says why in words a user can act on
     (e.g. 'no ready endpoints', 'Service imagemanager/login not found'); the proxy answers 503.
-    `members` is a weighted service of equal weights: the Backends that take turns (colliding
-    identical Traefik routers); `endpoints` then interleaves theirs, so the balancer's plain
-    round robin gives each member the same share of requests.
+    `members` is a weighted service: the Backends that share its requests. Without `weights`
+    they take equal turns (colliding identical Traefik routers) and `endpoints` interleaves
+    theirs, so the balancer's plain round robin gives each the same share; with `weights` (one
+    per member, e.g. an ingress-nginx canary-weight or Gateway API backendRef weights) the
+    balancer first draws a member by weight, at random as ingress-nginx and Envoy do, then
+    an endpoint of it.
+
+    The rest are the service's options (ir.service), None for the listener's defaults.
     """
 
     namespace: str
@@ -80,6 +88,13 @@ class Backend:
     endpoints: tuple[Endpoint, ...]
     error: str | None = None
     members: tuple[Backend, ...] = ()
+    weights: tuple[int, ...] = ()
+    balance: Balance | None = None  # None: round robin
+    timeouts: Timeouts | None = None
+    retries: RetryPolicy | None = None
+    # False: the endpoint's own host:port as Host, not the client's (Traefik's
+    # passHostHeader: false).
+    pass_host: bool = True
 
     @property
     def key(self) -> str:
@@ -135,10 +150,50 @@ class Router:
     entrypoints: frozenset[EntryPoint] = ALL_ENTRYPOINTS
     dialect: str = "spec"  # the front-end that compiled it
     dialect_reason: str = ""  # why its object got that dialect (its class, its annotations)
+    # More than host and path: every condition must hold (header, query, cookie, method).
+    conditions: tuple[Condition, ...] = ()
+    # (`dataclasses.field` below: the attribute `field` above shadows the function here.)
+    # The next router of the same path slot, tried when this one's conditions fail (set by
+    # ir.table.build_table, which orders a slot's routers); None: a less specific slot.
+    otherwise: Router | None = dataclasses.field(default=None, compare=False, repr=False)
+    # `filters` split by phase once, so the proxy never filters a tuple per request.
+    request_filters: tuple[RequestFilter, ...] = dataclasses.field(
+        init=False, default=(), compare=False, repr=False
+    )
+    response_filters: tuple[ResponseFilter, ...] = dataclasses.field(
+        init=False, default=(), compare=False, repr=False
+    )
+
+    def __post_init__(self) -> None:
+        if self.filters:
+            request = tuple(f for f in self.filters if not isinstance(f, ResponseHeaders))
+            response = tuple(f for f in self.filters if isinstance(f, ResponseHeaders))
+            object.__setattr__(self, "request_filters", request)
+            object.__setattr__(self, "response_filters", response)
 
     @property
     def is_default_backend(self) -> bool:
         return self.path is None
+
+    def accepts(self, view: RequestView) -> bool:
+        """Whether every condition of this router holds for the request."""
+        return all(c.test(view) for c in self.conditions)
+
+    def chosen(self, view: RequestView) -> Router | None:
+        """The first router of this slot's chain whose conditions hold, None when none does."""
+        route: Router | None = self
+        while route is not None and not route.accepts(view):
+            route = route.otherwise
+        return route
+
+    def chain(self) -> tuple[Router, ...]:
+        """This router and those tried after it in its slot, in order."""
+        found = [self]
+        while found[-1].otherwise is not None:
+            nxt = found[-1].otherwise
+            assert nxt is not None
+            found.append(nxt)
+        return tuple(found)
 
     def matches_path(self, path: str) -> bool:
         """Whether this router's path match alone accepts a canonical request path. Tools ask

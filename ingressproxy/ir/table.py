@@ -8,12 +8,14 @@ semantics are element-wise).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from .conditions import RequestView
 from .model import Matcher, Router, prefix_key
 
 __all__ = [
@@ -74,16 +76,23 @@ class HostTable:
             lengths = tuple(sorted({len(k) for k in self.strings}, reverse=True))
             object.__setattr__(self, "string_lengths", lengths)
 
-    def match_path(self, path: str) -> Router | None:
+    def match_path(self, path: str, view: RequestView | None = None) -> Router | None:
         """The rule for an already canonical path, per `ordering`; None when none matches.
 
         A Prefix rule matches whole elements: walk the request's elements from longest to
-        shortest. A string prefix is looked up once per distinct rule length.
+        shortest. A string prefix is looked up once per distinct rule length. With a `view`,
+        a slot whose routers have conditions gives the first of its chain that accepts the
+        request, and when none does the search goes on to less specific slots (Gateway API:
+        a match that fails its header condition leaves the request to the next rule); without
+        one, conditions are not looked at (the proxy asks again with a view only when the
+        router it got has conditions).
         """
         for r in self.regex:
-            if r.matches_path(path):
+            if r.matches_path(path) and (view is None or r.accepts(view)):
                 return r
         exact = self.exact.get(path) if self.exact else None
+        if exact is not None and view is not None and exact.conditions:
+            exact = exact.chosen(view)
         if exact is not None and self.ordering is Ordering.EXACT_FIRST:
             return exact
         best: Router | None = None
@@ -92,11 +101,13 @@ class HostTable:
             p = prefix_key(path)
             while True:
                 best = prefix.get(p)
+                if best is not None and view is not None and best.conditions:
+                    best = best.chosen(view)
                 if best is not None or not p:
                     break
                 p = p[: p.rfind("/")]
         if self.strings:
-            string = self.longest_string(path)
+            string = self.longest_string(path, view)
             if string is not None:
                 best = string if best is None else self._better(best, string, path)
         if exact is None:
@@ -105,12 +116,14 @@ class HostTable:
             return exact
         return self._better(exact, best, path)
 
-    def longest_string(self, path: str) -> Router | None:
+    def longest_string(self, path: str, view: RequestView | None = None) -> Router | None:
         strings = self.strings
         n = len(path)
         for length in self.string_lengths:
             if length <= n:
                 got = strings.get(path[:length])
+                if got is not None and view is not None and got.conditions:
+                    got = got.chosen(view)
                 if got is not None:
                     return got
         return None
@@ -200,10 +213,11 @@ class RouteTable:
             candidates += [t.strings[p] for p in sorted(t.strings)]
             candidates.append(t.default)
         candidates.append(self.default)
-        for r in candidates:
-            if r is not None and id(r) not in seen:
-                seen.add(id(r))
-                yield r
+        for head in candidates:
+            for r in head.chain() if head is not None else ():
+                if id(r) not in seen:
+                    seen.add(id(r))
+                    yield r
 
     def host_tables(self, host: str) -> list[tuple[HostTable, HostMatch, str | None]]:
         """Every host table whose host matches `host`, most specific first."""
@@ -241,41 +255,44 @@ class RouteTable:
                     return table, "*." + suffix
         return None
 
-    def match(self, host: str, path: str) -> Match:
-        """`host` as normalize_host gives it, `path` canonical (see paths.canonicalize)."""
+    def match(self, host: str, path: str, view: RequestView | None = None) -> Match:
+        """`host` as normalize_host gives it, `path` canonical (see paths.canonicalize);
+        `view` to evaluate routers' conditions (HostTable.match_path)."""
         if self.fallthrough:
-            return self._match_any_table(host, path)
+            return self._match_any_table(host, path, view)
         table, how, key = self.select_host(host)
-        return Match(self._route_in(table, path), how, key)
+        return Match(self._route_in(table, path, view), how, key)
 
-    def route(self, host: str, path: str) -> Router | None:
+    def route(self, host: str, path: str, view: RequestView | None = None) -> Router | None:
         """`match(host, path).route` without building the Match: the proxy's per-request
         look-up (a frozen dataclass costs more to make than the look-up itself)."""
         if self.fallthrough:
-            return self._match_any_table(host, path).route
-        return self._route_in(self.select_host(host)[0], path)
+            return self._match_any_table(host, path, view).route
+        return self._route_in(self.select_host(host)[0], path, view)
 
-    def _route_in(self, table: HostTable | None, path: str) -> Router | None:
+    def _route_in(
+        self, table: HostTable | None, path: str, view: RequestView | None = None
+    ) -> Router | None:
         route: Router | None = None
         if table is not None:
-            route = table.match_path(path)
+            route = table.match_path(path, view)
             if route is None:
                 route = table.default
         return self.default if route is None else route
 
-    def _match_any_table(self, host: str, path: str) -> Match:
+    def _match_any_table(self, host: str, path: str, view: RequestView | None = None) -> Match:
         tables = self.host_tables(host)
         if tables and not tables[0][0].fallthrough:
             # The most specific table is of a dialect that chooses the host first (a folder
             # of several dialects): that table alone, as without fall-through.
             table, how, key = tables[0]
-            return Match(self._route_in(table, path), how, key)
+            return Match(self._route_in(table, path, view), how, key)
         best: Router | None = None
         how, key = HostMatch.NONE, None
         for table, table_how, table_key in tables:
             if not table.fallthrough:
                 continue  # another dialect's host: not one of the competing routers
-            route = table.match_path(path)
+            route = table.match_path(path, view)
             # On equal priority the more specific host table (found first) keeps it.
             if route is not None and (best is None or route.priority > best.priority):
                 best, how, key = route, table_how, table_key
@@ -287,9 +304,24 @@ class RouteTable:
 HostKey = str | None  # a host as written ("foo.com", "*.foo.com"), None = any host
 
 
-def _frozen(d: Mapping[str, Router]) -> Mapping[str, Router]:
-    """Read-only, in key order so dumps and iteration are stable."""
-    return MappingProxyType(dict(sorted(d.items())))
+def _slots(d: Mapping[str, list[Router]]) -> Mapping[str, Router]:
+    """Each slot's routers as one chain; read-only, in key order so dumps are stable."""
+    return MappingProxyType({key: chain_slot(d[key]) for key in sorted(d)})
+
+
+def chain_slot(routers: Sequence[Router]) -> Router:
+    """The head of one slot's chain: the routers with conditions in the order given, then the
+    last one without (a slot has one router without conditions; the front-ends settle
+    collisions before, and the last given wins, as a dict would keep it)."""
+    plain = [r for r in routers if not r.conditions]
+    conditional = [r for r in routers if r.conditions]
+    if not conditional:
+        return plain[-1]  # the router itself: no copy when there is nothing to chain
+    tail: Router | None = plain[-1] if plain else None
+    for r in reversed(conditional):
+        tail = dataclasses.replace(r, otherwise=tail)
+    assert tail is not None
+    return tail
 
 
 def build_table(
@@ -302,13 +334,15 @@ def build_table(
     fallthrough: bool = False,
     flavor: str = "spec",
 ) -> RouteTable:
-    """Index settled routers (at most one per host and slot) by host, then by how each
-    matches its path. `hosts` are hosts that get a table even without routers (a rule without
-    `http` still claims its host); `default` is the router for requests nothing else
-    matches; `skipped` routers are kept only so tools can say why a request got 404."""
-    exact: dict[HostKey, dict[str, Router]] = {}
-    prefix: dict[HostKey, dict[str, Router]] = {}
-    strings: dict[HostKey, dict[str, Router]] = {}
+    """Index settled routers by host, then by how each matches its path. A slot (host,
+    matcher, path) holds one router without conditions (the last given wins) and any number
+    with conditions, chained in the order given before it (Router.otherwise). `hosts` are
+    hosts that get a table even without routers (a rule without `http` still claims its
+    host); `default` is the router for requests nothing else matches; `skipped` routers are
+    kept only so tools can say why a request got 404."""
+    exact: dict[HostKey, dict[str, list[Router]]] = {}
+    prefix: dict[HostKey, dict[str, list[Router]]] = {}
+    strings: dict[HostKey, dict[str, list[Router]]] = {}
     defaults: dict[HostKey, Router] = {}
     regexes: dict[HostKey, list[Router]] = {}
     every = dict.fromkeys(hosts)
@@ -318,21 +352,21 @@ def build_table(
         if how is Matcher.DEFAULT:
             defaults[r.host] = r
         elif how is Matcher.EXACT:
-            exact.setdefault(r.host, {})[r.path or ""] = r
+            exact.setdefault(r.host, {}).setdefault(r.path or "", []).append(r)
         elif how is Matcher.PREFIX:
-            prefix.setdefault(r.host, {})[prefix_key(r.path or "")] = r
+            prefix.setdefault(r.host, {}).setdefault(prefix_key(r.path or ""), []).append(r)
         elif how is Matcher.REGEX:
             regexes.setdefault(r.host, []).append(r)  # in the order given: nginx's
         else:
-            strings.setdefault(r.host, {})[r.path or ""] = r
+            strings.setdefault(r.host, {}).setdefault(r.path or "", []).append(r)
     skipped = skipped or {}
     tables: dict[HostKey, HostTable] = {}
     for host in every:
         tables[host] = HostTable(
-            exact=_frozen(exact.get(host, {})),
-            prefix=_frozen(prefix.get(host, {})),
+            exact=_slots(exact.get(host, {})),
+            prefix=_slots(prefix.get(host, {})),
             default=defaults.get(host),
-            strings=_frozen(strings.get(host, {})),
+            strings=_slots(strings.get(host, {})),
             ordering=ordering,
             regex=tuple(regexes.get(host, ())),
             fallthrough=fallthrough,

@@ -28,21 +28,25 @@ from ..errors import (
     UpstreamLoop,
     UpstreamProtocolError,
 )
-from ..ir.filters import Answer, FilterRequest, RedirectScheme
+from ..ir.conditions import RequestView
+from ..ir.filters import Answer, FilterRequest, FilterResponse, RedirectScheme
 from ..ir.model import Backend, Endpoint, Router
 from ..ir.snapshot import SnapshotHolder
 from ..ir.table import RouteTable, normalize_host
 from ..observe.record import RequestObserver, RequestRecord, error_kind
 from ..server.cycle import BODY_FOLLOWS
 from ..server.settings import Settings
+from ..upstream.affinity import choose
 from ..upstream.balancer import Balancer
 from .exchange import (
     CONNECT_RETRIES,
     DEBUG_HEADER,
     ClientWatch,
     OwnAddress,
+    client_address,
     client_watches,
     debug_value,
+    filter_request,
     read_request,
     request_id,
 )
@@ -115,8 +119,7 @@ class ProxyApp:
         self._forwarder = forwarder if forwarder is not None else HTTPForwarder(settings)
         # (generation, backend key, ingress) already logged as unavailable: once per reload.
         self._reported: set[tuple[int, str, str]] = set()
-        # The TLS listener's port once it is up (app lifespan): HTTPS redirects point there.
-        self.https_port: int | None = None
+        self._https_port: int | None = None
         # --redirect-to-https: the plain listener's own redirect, before routing (Traefik's
         # entry point redirection: a permanent RedirectScheme, 301 for GET, else 308).
         self._entry_redirect = (
@@ -136,6 +139,16 @@ class ProxyApp:
 
     async def aclose(self) -> None:
         await self._forwarder.aclose()
+
+    @property
+    def https_port(self) -> int | None:
+        """The TLS listener's port once it is up (app lifespan): HTTPS redirects point there."""
+        return self._https_port
+
+    @https_port.setter
+    def https_port(self, port: int | None) -> None:
+        self._https_port = port
+        self._websocket.https_port = port
 
     @property
     def balancer(self) -> Balancer:
@@ -216,6 +229,13 @@ class ProxyApp:
         secure = scope.get("scheme") == "https"
         table = snapshot.entrypoints.table(snapshot.table, secure)
         route = table.route(host, path)
+        if route is not None and route.conditions:
+            # Only now is the request's method, headers and query looked at: the router found
+            # heads a chain of routers with conditions (ir.table), ask again with them.
+            view = RequestView(
+                scope["method"], head.headers, scope.get("query_string", b"").decode("latin-1")
+            )
+            route = table.route(host, path, view)
         if note is not None:
             note.host, note.path, note.table, note.route = host, path, table, route
         if not secure and self._entry_redirect is not None:
@@ -225,17 +245,18 @@ class ProxyApp:
                 return
         query: bytes = scope.get("query_string", b"")
         forward = path  # what goes upstream: the canonical path, unless a filter rewrites it
-        if route is not None and route.filters:
+        limit = self._max_body_size
+        if route is not None and route.request_filters:
             # The router's request-phase filters, in order: each answers the request itself
-            # (a redirect, a refusal) or edits what goes upstream (path, query, headers). A
-            # router without filters pays only the test above.
+            # (a redirect, a refusal) or edits what goes upstream (path, query, headers, the
+            # body limit). A router without filters pays only the test above.
             req = self._filter_request(scope, host, path, head)
-            for f in route.filters:
+            for f in route.request_filters:
                 answer = f.on_request(req)
                 if answer is not None:
                     await self._filter_answer(send, answer)
                     return
-            forward, query = req.path, req.query.encode("latin-1")
+            forward, query, limit = req.path, req.query.encode("latin-1"), req.max_body_size
         if route is None:
             await self._answer(send, 404, f'no route for host "{host}" path "{path}"\n')
             return
@@ -245,7 +266,23 @@ class ProxyApp:
             return
 
         method: str = scope["method"]
-        limit = self._max_body_size
+        first: Endpoint | None = None
+        set_cookie: str | None = None
+        if backend.weights or backend.balance is not None:
+            choice = choose(
+                self._balancer,
+                backend,
+                RequestView(method, head.headers, query.decode("latin-1")),
+                client=client_address(head.headers),
+                uri=(scope.get("raw_path") or b"").decode("latin-1")
+                + ("?" + query.decode("latin-1") if query else ""),
+                https=secure,
+                now=time.time(),
+            )
+            if choice.endpoint is None:
+                await self._unavailable(send, route, choice.backend, snapshot.generation)
+                return
+            backend, first, set_cookie = choice.backend, choice.endpoint, choice.set_cookie
         if limit is not None and head.content_length is not None and head.content_length > limit:
             # Refused before any upstream is contacted (nginx: client_max_body_size); with
             # `Expect: 100-continue` the client does not even send the body.
@@ -268,8 +305,14 @@ class ProxyApp:
         try:
             if body is not None:
                 await body.prime()
-            upstream = await self._exchange(method, backend, target, head, body, scope, note)
+            upstream = await self._exchange(method, backend, target, head, body, scope, note, first)
             reply = self._rewriter.response(upstream.headers, upstream.status)
+            if route.response_filters:
+                edited = FilterResponse(upstream.status, reply.headers)
+                for edit in route.response_filters:
+                    edit.on_response(edited)
+            if set_cookie is not None:
+                reply.headers.append((b"set-cookie", set_cookie.encode("latin-1")))
             if self._debug_headers:
                 reply.headers.append((DEBUG_HEADER, debug_value(route, upstream.endpoint)))
             if reply.ambiguous:
@@ -341,6 +384,7 @@ class ProxyApp:
         body: RequestBody | None,
         scope: Scope,
         note: _Note | None,
+        first: Endpoint | None = None,
     ) -> UpstreamResponse:
         """Send the request to an endpoint of `backend`, retrying only where it is safe.
 
@@ -350,28 +394,52 @@ class ProxyApp:
         complete (UpstreamClosedEarly) is retried once, for idempotent requests whose body
         can be sent again. Nothing is retried once this returns: the head is in, and from
         then on response bytes may have reached the client.
+
+        The service's own options (ir.service) narrow this: its RetryPolicy caps the tries
+        (or turns retries off), its Timeouts replace the listener's; `first` is the endpoint
+        a policy already chose (affinity, hashing, a weighted member).
         """
         balancer = self._balancer
         forwarder = self._forwarder
         server = scope.get("server")
         stream = EMPTY_BODY if body is None else body
-        endpoint = balancer.pick(backend)
+        endpoint = balancer.pick(backend) if first is None else first
         started = time.monotonic()
         tried: list[Endpoint] | None = None
+        budget = self._connect_timeout
         connect_timeout: float | None = None
         closed_retry = True
+        retries = CONNECT_RETRIES
+        timeouts = backend.timeouts
+        policy = backend.retries
+        if policy is not None:
+            # tries counts the first one; 0: every endpoint once.
+            retries = (policy.tries - 1 if policy.tries else len(backend.endpoints)) * (
+                policy.on_error
+            )
+            closed_retry = policy.on_error and retries > 0
+        if timeouts is not None and timeouts.connect is not None:
+            budget = connect_timeout = timeouts.connect
         while True:
             if note is not None:
                 note.endpoint = endpoint
             headers = head.headers
-            if head.host is None:
-                # HTTP/1.0 without Host: HTTP/1.1 to the upstream requires one.
-                headers = [*headers, (b"host", str(endpoint).encode("ascii"))]
+            if head.host is None or not backend.pass_host:
+                # HTTP/1.0 without Host: HTTP/1.1 to the upstream requires one. A service
+                # that does not pass the client's Host sends the endpoint's own.
+                headers = [(k, v) for k, v in headers if k != b"host"]
+                headers.append((b"host", str(endpoint).encode("ascii")))
             try:
                 if self._own.is_self(endpoint, server):
                     raise UpstreamLoop(f"{endpoint} is this proxy's own listen address")
                 upstream = await forwarder.send(
-                    method, endpoint, target, headers, stream, connect_timeout=connect_timeout
+                    method,
+                    endpoint,
+                    target,
+                    headers,
+                    stream,
+                    connect_timeout=connect_timeout,
+                    timeouts=timeouts,
                 )
             except UpstreamError as exc:
                 if exc.nothing_sent:
@@ -379,13 +447,13 @@ class ProxyApp:
                     if tried is None:
                         tried = []
                     tried.append(endpoint)
-                    left = self._connect_timeout - (time.monotonic() - started)
+                    left = budget - (time.monotonic() - started)
                     # A connect timeout used up the budget: each try waits for what is left
                     # of it. (`left` alone can still look positive: the loop's timer may fire
                     # a millisecond early, and a retry would then time out at once.)
                     following = (
                         balancer.pick_other(backend, tried)
-                        if len(tried) <= CONNECT_RETRIES
+                        if len(tried) <= retries
                         and left > 0
                         and not isinstance(exc, UpstreamConnectTimeout)
                         else None
@@ -465,19 +533,7 @@ class ProxyApp:
     def _filter_request(
         self, scope: Scope, host: str, path: str, head: RequestHead
     ) -> FilterRequest:
-        qs = scope.get("query_string", b"").decode("latin-1")
-        target = (scope.get("raw_path") or path.encode()).decode("latin-1")
-        return FilterRequest(
-            method=scope["method"],
-            scheme="https" if scope.get("scheme") == "https" else "http",
-            host=host,
-            target=target + ("?" + qs if qs else ""),
-            https_port=self.https_port,
-            path=path,
-            query=qs,
-            headers=head.headers,
-            port=server[1] if (server := scope.get("server")) else None,
-        )
+        return filter_request(scope, host, path, head, self.https_port, self._max_body_size)
 
     async def _filter_answer(self, send: Send, answer: Answer) -> None:
         """A filter's own answer (a redirect, a refusal), as a short text/plain response."""

@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 from starlette.types import Receive, Scope
 
+from ..ir.filters import FilterRequest
 from ..ir.model import Endpoint, Router
 from ..upstream.deadlines import Sweep
 from .forward_http import RequestBody
@@ -23,8 +24,10 @@ __all__ = [
     "PATH_SAFE",
     "ClientWatch",
     "OwnAddress",
+    "client_address",
     "client_watches",
     "debug_value",
+    "filter_request",
     "read_request",
     "request_id",
 ]
@@ -61,6 +64,42 @@ def read_request(
         server_port=server[1] if server else None,
     )
     return path, head
+
+
+def filter_request(
+    scope: Scope,
+    host: str,
+    path: str,
+    head: RequestHead,
+    https_port: int | None,
+    max_body_size: int | None,
+) -> FilterRequest:
+    """The request as a router's filters see it (HTTP and WebSocket alike)."""
+    qs = scope.get("query_string", b"").decode("latin-1")
+    target = (scope.get("raw_path") or path.encode()).decode("latin-1")
+    server = scope.get("server")
+    return FilterRequest(
+        method=scope.get("method", "GET"),
+        scheme="https" if scope.get("scheme") in ("https", "wss") else "http",
+        host=host,
+        target=target + ("?" + qs if qs else ""),
+        https_port=https_port,
+        path=path,
+        query=qs,
+        headers=head.headers,
+        port=server[1] if server else None,
+        client=client_address(head.headers),
+        max_body_size=max_body_size,
+    )
+
+
+def client_address(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The client's address as --trusted-proxies resolves it: the X-Real-IP the rewriter
+    set (a client's own X-Real-IP is dropped before), so never a forgeable header."""
+    for name, value in reversed(headers):
+        if name == b"x-real-ip":
+            return value.decode("latin-1")
+    return None
 
 
 def request_id(headers: list[tuple[bytes, bytes]]) -> str | None:

@@ -36,6 +36,7 @@ from ..errors import (
     UpstreamTimeout,
 )
 from ..ir.model import Endpoint
+from ..ir.service import Timeouts
 from ..server.settings import Settings
 from ..server.tls import upstream_verify
 from ..upstream.pool import LostBeforeResponse, UpstreamExchange, UpstreamTransport, pool_key
@@ -333,6 +334,7 @@ class HTTPForwarder:
         body: httpx.AsyncByteStream,
         *,
         connect_timeout: float | None = None,
+        timeouts: Timeouts | None = None,
     ) -> UpstreamResponse:
         """Send the request line, `headers` as given and the streamed `body`; return once the
         upstream's response headers have arrived.
@@ -340,14 +342,23 @@ class HTTPForwarder:
         `target` is the request target byte for byte (canonical path, '?', query): it goes
         out through httpx's "target" extension, so httpx never re-quotes it.
         `connect_timeout` replaces `--connect-timeout` for this try (what is left of a retry
-        deadline). Raises UpstreamConnectError / UpstreamConnectTimeout (nothing was sent),
-        UpstreamPoolTimeout, UpstreamClosedEarly, UpstreamTimeout, UpstreamProtocolError, or
-        what the body raises (ClientDisconnected, RequestTimeout, PayloadTooLarge).
+        deadline); `timeouts` are a service's own (ir.service), each replacing the
+        listener's where it is set. Raises UpstreamConnectError / UpstreamConnectTimeout
+        (nothing was sent), UpstreamPoolTimeout, UpstreamClosedEarly, UpstreamTimeout,
+        UpstreamProtocolError, or what the body raises (ClientDisconnected, RequestTimeout,
+        PayloadTooLarge).
         """
         transport = self._transport or self.start()
-        timeouts = self._timeouts
+        limits = self._timeouts
+        if timeouts is not None:
+            limits = {
+                **limits,
+                "connect": timeouts.connect if timeouts.connect is not None else limits["connect"],
+                "read": timeouts.read if timeouts.read is not None else limits["read"],
+                "write": timeouts.send if timeouts.send is not None else limits["write"],
+            }
         if connect_timeout is not None:
-            timeouts = {**timeouts, "connect": max(connect_timeout, 0.001)}
+            limits = {**limits, "connect": max(connect_timeout, 0.001)}
         if isinstance(transport, UpstreamTransport):
             # Our pool's direct entry: no httpx Request/Response objects on the hot path.
             key = self._key(endpoint)
@@ -358,7 +369,7 @@ class HTTPForwarder:
                     target,
                     headers,
                     b"" if body is EMPTY_BODY else body,
-                    timeouts,
+                    limits,
                 )
             except httpx.TransportError as exc:
                 raise _mapped_before_response(exc, endpoint) from exc
@@ -368,7 +379,7 @@ class HTTPForwarder:
             self._url(endpoint),
             headers=headers,
             stream=body,
-            extensions={"timeout": timeouts, "target": target},
+            extensions={"timeout": limits, "target": target},
         )
         try:
             response = await transport.handle_async_request(request)

@@ -12,12 +12,14 @@ import logging
 from starlette.types import Message, Receive, Scope, Send
 
 from ..errors import BadRequest, UpstreamError, UpstreamLoop
+from ..ir.conditions import RequestView
 from ..ir.model import Backend, Endpoint
 from ..ir.snapshot import SnapshotHolder
 from ..ir.table import normalize_host
 from ..server.settings import Settings
+from ..upstream.affinity import choose
 from ..upstream.balancer import Balancer
-from .exchange import CONNECT_RETRIES, OwnAddress, read_request
+from .exchange import CONNECT_RETRIES, OwnAddress, client_address, filter_request, read_request
 from .forward_ws import UpstreamRefused, UpstreamWebSocket, WebSocketForwarder
 from .headers import HeaderRewriter, RequestHead
 from .paths import BadPath
@@ -32,7 +34,7 @@ class WebSocketProxy:
     """`WebSocketProxy(...)(scope, receive, send)` proxies one WebSocket; ProxyApp shares its
     header rewriter, balancer and own-address check with it."""
 
-    __slots__ = ("_balancer", "_holder", "_own", "_rewriter", "_ws")
+    __slots__ = ("_balancer", "_holder", "_own", "_rewriter", "_ws", "https_port")
 
     def __init__(
         self,
@@ -48,6 +50,7 @@ class WebSocketProxy:
         self._balancer = balancer
         self._own = own
         self._ws = WebSocketForwarder(settings)
+        self.https_port: int | None = None  # set with ProxyApp.https_port
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Proxy a WebSocket: the same routing and header rules as HTTP, then forward_ws.
@@ -71,19 +74,48 @@ class WebSocketProxy:
         secure = scope.get("scheme") == "wss"
         table = snapshot.entrypoints.table(snapshot.table, secure)
         route = table.route(host, path)
+        query: bytes = scope.get("query_string", b"")
+        if route is not None and route.conditions:
+            view = RequestView("GET", head.headers, query.decode("latin-1"))
+            route = table.route(host, path, view)
         if route is None:
             await self._ws_answer(scope, send, 404, f'no route for host "{host}" path "{path}"\n')
             return
+        forward = path
+        if route.request_filters:
+            # The same filters as the HTTP path, on the handshake: a redirect or refusal is its
+            # HTTP answer, and a rewrite changes what the upstream's handshake asks for.
+            req = filter_request(scope, host, path, head, self.https_port, None)
+            for f in route.request_filters:
+                answer = f.on_request(req)
+                if answer is not None:
+                    fields = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers]
+                    fields.append((b"content-type", b"text/plain; charset=utf-8"))
+                    await self._ws_answer(scope, send, answer.status, answer.body, fields)
+                    return
+            forward, query = req.path, req.query.encode("latin-1")
         backend = route.backend
+        first: Endpoint | None = None
+        if not backend.error and backend.endpoints and (backend.weights or backend.balance):
+            choice = choose(
+                self._balancer,
+                backend,
+                RequestView("GET", head.headers, query.decode("latin-1")),
+                client=client_address(head.headers),
+                uri=forward,
+                https=secure,
+            )
+            # A cookie policy's new session cookie cannot ride on the 101 here; the next
+            # plain request of the client starts it.
+            backend, first = choice.backend, choice.endpoint
         if backend.error is not None or not backend.endpoints:
             reason = backend.error or "no endpoints found"
             text = f"service {backend.key} is unavailable: {reason}\n"
             await self._ws_answer(scope, send, 503, text)
             return
-        query: bytes = scope.get("query_string", b"")
-        target = path + ("?" + query.decode("latin-1") if query else "")
+        target = forward + ("?" + query.decode("latin-1") if query else "")
         try:
-            upstream = await self._ws_open(backend, target, head, scope)
+            upstream = await self._ws_open(backend, target, head, scope, first)
         except UpstreamRefused as exc:
             log.info("upstream %s: %s", backend.key, exc)
             await self._ws_answer(scope, send, exc.status, "", exc.headers, exc.body)
@@ -103,13 +135,18 @@ class WebSocketProxy:
         log.debug("WebSocket %s to %s closed: %d %s", path, upstream.endpoint, code, reason)
 
     async def _ws_open(
-        self, backend: Backend, target: str, head: RequestHead, scope: Scope
+        self,
+        backend: Backend,
+        target: str,
+        head: RequestHead,
+        scope: Scope,
+        first: Endpoint | None = None,
     ) -> UpstreamWebSocket:
         """forward_ws.open with the HTTP path's connect retries and passive health."""
         balancer = self._balancer
         server = scope.get("server")
         subprotocols: list[str] = scope.get("subprotocols") or []
-        endpoint = balancer.pick(backend)
+        endpoint = balancer.pick(backend) if first is None else first
         tried: list[Endpoint] = []
         while True:
             try:
