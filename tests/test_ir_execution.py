@@ -410,3 +410,17 @@ def test_dump_shows_conditions_and_service_options() -> None:
     assert dumped["conditions"] == ["header x = '1'"]
     assert dumped["service"]["timeouts"] == "read 5s"
     assert dumped["service"]["retries"] == "2 tries"
+
+
+def test_explain_evaluates_conditions_and_says_which_failed() -> None:
+    from ingressproxy.cli.explain import explain
+
+    canary = rule("/", svc("canary", 1), conditions=(HeaderMatch("x-canary", "1"),))
+    table = build_table([canary, rule("/", svc("main", 2))])
+    plain = explain(table, f"http://{HOST}/a")
+    assert plain.route is not None and plain.route.backend.service == "main"
+    assert "headers and query take part" in plain.notes[0]
+    lost = next(r for r in plain.rules if r.route.backend.service == "canary")
+    assert not lost.matched and "header x-canary = '1' does not hold" in lost.reason
+    chosen = explain(table, f"http://{HOST}/a", headers={"X-Canary": "1"})
+    assert chosen.route is not None and chosen.route.backend.service == "canary"

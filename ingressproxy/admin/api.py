@@ -19,8 +19,6 @@ from enum import Enum
 from types import MappingProxyType
 from typing import TYPE_CHECKING, cast
 
-from ..frontends.backends import BackendResolver
-from ..frontends.traefik.rules import rule_text
 from ..ir.dump import dump_diagnostic, dump_table
 from ..ir.model import Backend, Router
 from ..ir.snapshot import Snapshot, SnapshotHolder
@@ -34,7 +32,6 @@ from ..manifests.model import (
     IngressServiceBackend,
     Manifests,
     ObjectRef,
-    PathType,
     Service,
     Severity,
 )
@@ -280,68 +277,35 @@ def _table_routers(snapshot: Snapshot, names: RouteNames, diags: DiagsByObject) 
     return out
 
 
-def _skipped(snapshot: Snapshot) -> dict[tuple[ObjectRef, str, str | None], Router]:
-    """The routers the table left out but keeps so tools can say why (ir.table.HostTable)."""
-    table = snapshot.table
-    hosts = [*table.exact_hosts.values(), *table.wildcard_hosts.values()]
-    if table.any_host is not None:
-        hosts.append(table.any_host)
-    return {(r.ingress, r.field, r.host): r for t in hosts for r in t.skipped}
-
-
-def _disabled_routers(
-    diags: DiagsByObject,
-    manifests: Manifests,
-    in_table: set[tuple[ObjectRef, str, str | None]],
-    taken: set[str],
-    skipped: Mapping[tuple[ObjectRef, str, str | None], Router],
-) -> list[_Router]:
-    """Routers the manifests ask for that are not in the table: left out (their Service is
-    unusable), lost a conflict, excluded by class, or unsupported; each with the diagnostics
-    that say why."""
-    resolver = BackendResolver(manifests, allow_external_name=True)
+def _unrouted_routers(snapshot: Snapshot, diags: DiagsByObject, taken: set[str]) -> list[_Router]:
+    """The routers the manifests ask for that the table does not route (Snapshot.unrouted,
+    made by the front-ends): left out, lost a conflict, excluded by class, or unsupported;
+    each with the diagnostics that say why."""
     out: list[_Router] = []
-    for ing in sorted(manifests.ingresses, key=lambda i: (i.meta.namespace, i.meta.name)):
-        ref = ing.ref
-        wanted: list[tuple[str, str | None, str | None, str | None, ServiceRef | None]] = []
-        for rule in ing.rules:
-            for p in rule.paths or ():
-                wanted.append((p.field, rule.host, p.path, str(p.path_type), p.backend.service))
-        if ing.default_backend is not None:
-            hosts = list(dict.fromkeys(r.host for r in ing.rules)) or [None]
-            for host in hosts:
-                wanted.append(
-                    ("spec.defaultBackend", host, None, None, ing.default_backend.service)
-                )
-        for field_, host, path, path_type, svc in wanted:
-            if (ref, field_, host) in in_table:
-                continue
-            backend = None
-            if svc is not None:
-                backend = resolver.resolve(ing.meta.namespace, svc).backend
-            name = unique(router_key(ref.namespace, ref.name, host, path), taken)
-            taken.add(name)
-            router = skipped.get((ref, field_, host))
-            out.append(
-                _Router(
-                    name=name,
-                    ingress=ref,
-                    source=str(ing.meta.source_of(field_)),
-                    field=field_,
-                    host=host,
-                    path=path,
-                    path_type=path_type,
-                    backend=backend,
-                    # Not in the IR (lost, excluded or unsupported): the rule its router
-                    # would have, from the same builder the front-ends use.
-                    rule=router.rule
-                    if router is not None
-                    else rule_text(host, path, None if path_type is None else PathType(path_type)),
-                    in_table=False,
-                    diagnostics=[d for d in diags.get(ref, ()) if _applies(d, ref, field_)],
-                    router=router,
-                )
+    for router in snapshot.unrouted:
+        ref = router.ingress
+        name = unique(router_key(ref.namespace, ref.name, router.host, router.path), taken)
+        taken.add(name)
+        backend = router.backend
+        out.append(
+            _Router(
+                name=name,
+                ingress=ref,
+                source=str(router.source),
+                field=router.field,
+                host=router.host,
+                path=router.path,
+                path_type=None if router.path_type is None else str(router.path_type),
+                # A resource backend has no Service to show.
+                backend=backend if backend.service else None,
+                rule=router.rule,
+                in_table=False,
+                diagnostics=[d for d in diags.get(ref, ()) if _applies(d, ref, router.field)],
+                # Only a router a front-end compiled (and the table keeps aside) has a
+                # dialect, entry points and filters to show.
+                router=router if router.dialect else None,
             )
+        )
     return out
 
 
@@ -473,11 +437,7 @@ def build_view(
     routers = _table_routers(snapshot, names, by_obj)
     manifests = _manifests(objects) if objects is not None else None
     index = None if manifests is None else _Index.of(manifests)
-    if manifests is not None:
-        in_table = {(r.ingress, r.field, r.host) for r in routers}
-        routers += _disabled_routers(
-            by_obj, manifests, in_table, set(names.names), _skipped(snapshot)
-        )
+    routers += _unrouted_routers(snapshot, by_obj, set(names.names))
     backends: dict[str, Backend] = {}
     for r in routers:
         if r.backend is not None:

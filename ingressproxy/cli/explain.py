@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from ..ir.conditions import RequestView
 from ..ir.dump import dump_diagnostic, dump_route
 from ..ir.model import Matcher, Router
 from ..ir.snapshot import Snapshot
@@ -219,13 +220,23 @@ def explain(
             diagnostics=(),
             notes=tuple(notes),
         )
-    route = table.route(host, path)
+    view = RequestView(
+        method,
+        [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()],
+        query,
+    )
+    route = table.route(host, path, view)
+    if any(r.conditions for r in table.routes()):
+        notes[0] = "the method, headers and query take part where a rule has conditions"
     hosts, consulted, host_decision = _hosts(table, host)
     rules = tuple(
         check
         for t in consulted
         for check in (
-            *(_check(r, path, r is route, table) for r in sorted(_path_routes(t), key=_rule_order)),
+            *(
+                _check(r, path, r is route, table, view)
+                for r in sorted(_path_routes(t), key=_rule_order)
+            ),
             *(_skipped(r, path, table) for r in sorted(t.skipped, key=_rule_order)),
         )
     )
@@ -363,8 +374,9 @@ def _host_label(c: HostCandidate) -> str:
 
 
 def _path_routes(t: HostTable) -> list[Router]:
-    routes = [*t.regex, *t.exact.values(), *t.prefix.values(), *t.strings.values()]
-    return list({id(r): r for r in routes}.values())
+    heads = [*t.regex, *t.exact.values(), *t.prefix.values(), *t.strings.values()]
+    # Each slot's whole chain: the routers with conditions tried before the plain one.
+    return list({id(r): r for head in heads for r in head.chain()}.values())
 
 
 def _rule_order(r: Router) -> tuple[str, str, str]:
@@ -383,7 +395,9 @@ def _where(r: Router) -> str:
     return f"{r.ingress}, {r.source} {r.field}"
 
 
-def _check(r: Router, path: str, chosen: bool, table: RouteTable) -> RuleCheck:
+def _check(
+    r: Router, path: str, chosen: bool, table: RouteTable, view: RequestView | None = None
+) -> RuleCheck:
     rule = r.path or ""
     name = _rule_name(r)
     how = r.how
@@ -410,6 +424,13 @@ def _check(r: Router, path: str, chosen: bool, table: RouteTable) -> RuleCheck:
             why = f"{name} matches {path}: a plain string prefix, path elements do not matter"
         else:
             why = f"{name} does not match {path}: the path does not start with {rule!r}"
+    if matched and r.conditions and view is not None:
+        failed = [str(c) for c in r.conditions if not c.test(view)]
+        if failed:
+            matched = False
+            why = f"{why}; but its condition {', '.join(failed)} does not hold"
+        else:
+            why = f"{why}, and its conditions hold ({', '.join(map(str, r.conditions))})"
     rank = _rank(r, path, table) if matched else ""
     return RuleCheck(r, matched, chosen, why, rank)
 

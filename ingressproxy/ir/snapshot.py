@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from ..frontends.certs import CertTable
 from ..manifests.model import Diagnostic, Severity
+from .model import Router
 from .table import EntryPoints, RouteTable
 
 __all__ = ["Snapshot", "SnapshotHolder"]
@@ -27,6 +28,9 @@ class Snapshot:
     routes: int = 0
     certs: CertTable = field(default_factory=CertTable)  # SNI name -> certificate
     entrypoints: EntryPoints = field(default_factory=EntryPoints)  # the websecure table
+    # Routers the manifests ask for that the table does not route (frontends.unrouted):
+    # for tools, which show them as disabled.
+    unrouted: tuple[Router, ...] = ()
 
     @property
     def errors(self) -> tuple[Diagnostic, ...]:
@@ -63,6 +67,7 @@ class SnapshotHolder:
                 routes=snapshot.routes,
                 certs=snapshot.certs,
                 entrypoints=snapshot.entrypoints,
+                unrouted=snapshot.unrouted,
             )
             self.current = installed
             self._changed.notify_all()

@@ -24,6 +24,7 @@ from ..frontends.backends import unbacked_services
 from ..frontends.certs import compile_certs
 from ..frontends.options import CompileOptions
 from ..frontends.pipeline import compile_routes
+from ..frontends.unrouted import unrouted
 from ..ir.snapshot import Snapshot, SnapshotHolder
 from ..manifests.decode import decode
 from ..manifests.lastgood import (
@@ -137,6 +138,7 @@ def build_snapshot(
         routes=result.routes,
         certs=certs.table,
         entrypoints=entrypoints,
+        unrouted=unrouted(manifests, result.table),
     )
     good = GoodState(
         documents_by_file=MappingProxyType(good_files),
