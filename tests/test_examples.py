@@ -195,3 +195,57 @@ def test_debug_headers_name_the_rule_and_endpoint(tmp_path: Path) -> None:
         assert (
             "x-ingressproxy-route" not in served.get("/search", host="api.imagemanager.io").headers
         )
+
+
+# ingress-nginx's docs/examples/rewrite, served as ingress-nginx serves it (class nginx).
+@pytest.mark.parametrize(
+    ("path", "upstream"),
+    [("/something", "/"), ("/something/", "/"), ("/something/new", "/new")],
+)
+def test_nginx_rewrite_example(tmp_path: Path, path: str, upstream: str) -> None:
+    folder, _ = example_copy("nginx-rewrite", tmp_path / "nginx-rewrite")
+    with run_proxy(folder, fake_backends=True) as served:
+        r = served.get(path, host="rewrite.bar.com")
+    assert r.status_code == 200, r.text
+    assert (echo(r).service, echo(r).path) == ("http-svc", upstream)
+
+
+def test_nginx_app_root_example(tmp_path: Path) -> None:
+    folder, _ = example_copy("nginx-rewrite", tmp_path / "nginx-rewrite")
+    with run_proxy(folder, fake_backends=True) as served:
+        root = served.get("/", host="approot.bar.com")
+        app = served.get("/app1", host="approot.bar.com")
+    # The example's own `curl -I`: 302 with Location http://approot.bar.com/app1.
+    assert root.status_code == 302
+    assert root.headers["location"] == "http://approot.bar.com/app1"
+    assert app.status_code == 200 and echo(app).path == "/app1"
+
+
+def test_explain_compare_shows_what_the_nginx_annotations_change() -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ingressproxy",
+            "explain",
+            str(EXAMPLES / "nginx-rewrite"),
+            "http://rewrite.bar.com/something/new",
+            "--compare",
+            "spec,nginx",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "spec, nginx route GET http://rewrite.bar.com/something/new differently:" in lines
+    outcome = {
+        line.split()[0]: line
+        for line in lines
+        if line.startswith("  spec ") or line.startswith("  nginx ")
+    }
+    # Without the annotations the regex path is a literal Prefix that matches nothing here.
+    assert "404" in outcome["spec"]
+    assert "default/http-svc:80 as /new Host rewrite.bar.com" in outcome["nginx"]
+    assert "upstream request: GET /new  Host: rewrite.bar.com" in proc.stdout

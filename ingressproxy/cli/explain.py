@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from ..ir.conditions import RequestView
 from ..ir.dump import dump_diagnostic, dump_route
+from ..ir.filters import FilterRequest
 from ..ir.model import Matcher, Router
 from ..ir.snapshot import Snapshot
 from ..ir.table import (
@@ -71,6 +72,21 @@ class Explanation:
     reason: str
     diagnostics: tuple[Diagnostic, ...]
     notes: tuple[str, ...]
+    # What the route's request filters do to it (they are pure, so explain runs them): the
+    # request that goes upstream, or the answer a filter gives instead.
+    upstream: UpstreamRequest | None = None
+
+    def outcome(self) -> str:
+        """One line: what the client gets (for `explain --compare`)."""
+        route = self.route
+        up = self.upstream
+        if up is not None and up.answer is not None:
+            where = f" Location {up.location}" if up.location else ""
+            return f"{self.status} from {up.answered_by}{where}"
+        if route is None or self.status != 200:
+            return f"{self.status} ({self.reason})"
+        sent = f" as {up.target} Host {up.host}" if up is not None else ""
+        return f"{route.backend.key}{sent} ({route_label(route)}, {route.dialect})"
 
     def to_json(self) -> dict[str, object]:
         route = self.route
@@ -115,6 +131,7 @@ class Explanation:
             },
             "status": self.status,
             "reason": self.reason,
+            "upstream": None if self.upstream is None else self.upstream.to_json(),
             "diagnostics": [dump_diagnostic(d) for d in self.diagnostics],
             "notes": list(self.notes),
         }
@@ -159,10 +176,65 @@ class Explanation:
                 lines.append(f"backend: {backend.key}")
             eps = ", ".join(str(ep) for ep in dict.fromkeys(backend.endpoints)) or "none"
             lines.append(f"  endpoints: {eps}")
+        up = self.upstream
+        if up is not None and up.answer is not None:
+            where = f", Location {up.location}" if up.location else ""
+            lines.append(f"answered by filter {up.answered_by}: {up.answer}{where}")
+        elif up is not None:
+            lines.append(f"upstream request: {self.method} {up.target}  Host: {up.host}")
         lines.append(f"status: {self.status} - {self.reason}")
         lines += [f"  {d}" for d in self.diagnostics]
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRequest:
+    """The request after the route's filters: what goes upstream, or a filter's answer."""
+
+    target: str  # path and query sent upstream
+    host: str  # the Host header sent upstream
+    answer: int | None = None  # the status a filter answered with instead
+    answered_by: str = ""
+    location: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        if self.answer is not None:
+            return {"answer": self.answer, "filter": self.answered_by, "location": self.location}
+        return {"target": self.target, "host": self.host}
+
+
+def run_filters(
+    route: Router,
+    method: str,
+    host: str,
+    path: str,
+    query: str,
+    raw: str,
+    headers: list[tuple[bytes, bytes]],
+) -> UpstreamRequest:
+    """Run `route`'s request filters on the request as the proxy would (they are pure), on
+    the plain-HTTP listener with the HTTPS one on 443."""
+    req = FilterRequest(
+        method=method,
+        scheme="http",
+        host=host,
+        target=raw + ("?" + query if query else ""),
+        https_port=443,
+        path=path,
+        query=query,
+        headers=list(headers),
+        port=80,
+    )
+    for f in route.request_filters:
+        answer = f.on_request(req)
+        if answer is not None:
+            location = next((v for k, v in answer.headers if k == "location"), "")
+            return UpstreamRequest("", "", answer.status, type(f).__name__, location)
+    sent_host = next((v for k, v in req.headers if k == b"host"), b"").decode("latin-1")
+    if not route.backend.pass_host and route.backend.endpoints:
+        sent_host = str(route.backend.endpoints[0])
+    return UpstreamRequest(req.path + ("?" + req.query if req.query else ""), sent_host)
 
 
 def route_label(route: Router) -> str:
@@ -248,6 +320,14 @@ def explain(
             ' logs "Skipping service"), and no other rule or defaultBackend matches'
         )
     related = _related(diagnostics, route, rules)
+    upstream = None
+    if route is not None:
+        # The Host header as the client would send it, then the other headers given.
+        sent = header_host if header_host is not None else url_host
+        fields = [(b"host", sent.encode("latin-1")), *(f for f in view.headers if f[0] != b"host")]
+        upstream = run_filters(route, method, host, path, query, raw_path, fields)
+        if upstream.answer is not None:
+            status, reason = upstream.answer, f"the route's filter {upstream.answered_by} answers"
     return Explanation(
         method=method,
         url=url,
@@ -265,6 +345,7 @@ def explain(
         reason=reason,
         diagnostics=related,
         notes=tuple(notes),
+        upstream=upstream,
     )
 
 

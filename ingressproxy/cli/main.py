@@ -336,6 +336,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_routing_flags(explain)
     explain.add_argument("--format", choices=["text", "json"], default="text")
+    explain.add_argument(
+        "--compare",
+        type=_flavors,
+        default=(),
+        metavar="FLAVOR,FLAVOR",
+        help="explain the request under each of these flavors (e.g. spec,nginx) and say"
+        " whether they route it alike",
+    )
 
     convert = sub.add_parser(
         "convert",
@@ -456,7 +464,10 @@ def _explain(args: argparse.Namespace) -> int:
             raise SettingsError(f"-H {raw!r}: expected 'Name: value'")
         headers[name.strip()] = value.strip()
     root = _manifests(args)
-    built = build_snapshot(root, _compile_options(args))
+    options = _compile_options(args)
+    if args.compare:
+        return _explain_compare(args, root, options, headers)
+    built = build_snapshot(root, options)
     if built is None:  # only when asked to skip an unchanged digest, which we never do
         raise RuntimeError("build_snapshot returned nothing")
     snapshot = built[0]
@@ -466,6 +477,55 @@ def _explain(args: argparse.Namespace) -> int:
     else:
         _emit(result.to_text())
     errors = sum(1 for d in snapshot.diagnostics if d.severity is Severity.ERROR)
+    if errors:
+        print(
+            f"ingressproxy explain: {root} has {errors} error(s) in its manifests;"
+            f" `ingressproxy check {root}` lists them",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _explain_compare(
+    args: argparse.Namespace, root: Path, options: CompileOptions, headers: dict[str, str]
+) -> int:
+    """`explain --compare A,B`: the same request explained under each flavor, then one line
+    per flavor of what the client gets, and whether they agree."""
+    import dataclasses
+    import json
+
+    from ..manifests.model import Severity
+    from ..server.reloader import STDIN, build_snapshot, read_stdin
+    from .explain import explain
+
+    data = read_stdin() if root == STDIN else None  # read once, built once per flavor
+    results = []
+    errors = 0
+    for flavor in args.compare:
+        built = build_snapshot(root, dataclasses.replace(options, flavor=flavor), stdin=data)
+        if built is None:
+            raise RuntimeError("build_snapshot returned nothing")
+        snapshot = built[0]
+        errors = max(errors, sum(1 for d in snapshot.diagnostics if d.severity is Severity.ERROR))
+        results.append((flavor, explain(snapshot, args.url, args.method, headers)))
+    outcomes = {flavor: r.outcome() for flavor, r in results}
+    same = len(set(outcomes.values())) == 1
+    if args.format == "json":
+        report = {
+            "compare": list(outcomes),
+            "same": same,
+            "outcomes": outcomes,
+            "explanations": {flavor: r.to_json() for flavor, r in results},
+        }
+        _emit(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    else:
+        parts = [f"=== flavor {flavor} ===\n{r.to_text()}" for flavor, r in results]
+        width = max(len(f) for f in outcomes)
+        summary = [f"  {f:<{width}}  {o}" for f, o in outcomes.items()]
+        verdict = "the same" if same else "differently"
+        head = f"{', '.join(outcomes)} route {args.method} {args.url} {verdict}:"
+        _emit("\n".join([*parts, head, *summary]) + "\n")
     if errors:
         print(
             f"ingressproxy explain: {root} has {errors} error(s) in its manifests;"
