@@ -18,9 +18,11 @@ from ..ir.model import ALL_ENTRYPOINTS, EntryPoint
 from ..ir.table import EntryPoints, RouteTable, merge_tables
 from ..manifests.model import Diagnostic, Ingress, Manifests, ObjectRef, Severity
 from .annotations import unknown_annotations
+from .backends import BackendResolver
 from .certs import CertTable
 from .dialects import choose_dialects
 from .nginx.annotations import BACKEND_PROTOCOL, PREFIX, annotation_diagnostic
+from .nginx.errors import apply_error_plans, error_plans
 from .nginx.hosts import (
     FROM_TO_WWW_REDIRECT,
     SERVER_ALIAS,
@@ -354,8 +356,29 @@ def _compile_dialect(
             if secure is not None:
                 secure, _ = add_app_root_routers(secure, roots, policies, EntryPoint.WEBSECURE)
         web_table, secure = _with_aliases(served, web_table, secure, diags)
+        web_table, secure = _with_error_pages(served, manifests, options, web_table, secure, diags)
     ordered = tuple(sorted(dict.fromkeys(diags), key=Diagnostic.sort_key))
     return CompileResult(web_table, ordered, routes), EntryPoints(secure)
+
+
+def _with_error_pages(
+    served: list[Ingress],
+    manifests: Manifests,
+    options: CompileOptions,
+    web: RouteTable,
+    secure: RouteTable | None,
+    diags: list[Diagnostic],
+) -> tuple[RouteTable, RouteTable | None]:
+    """ingress-nginx's default-backend and custom-http-errors (frontends/nginx/errors.py)."""
+    resolver = BackendResolver(
+        manifests,
+        allow_external_name=options.allow_external_name,
+        overrides=options.backend_overrides,
+        dns_pattern=options.dns_pattern,
+    )
+    plans = error_plans(served, manifests, resolver, diags.append)
+    web = apply_error_plans(web, plans)
+    return web, None if secure is None else apply_error_plans(secure, plans)
 
 
 def _with_aliases(

@@ -24,6 +24,8 @@ __all__ = [
     "Answer",
     "AppRoot",
     "BodyLimit",
+    "DefaultBackendHeaders",
+    "ErrorContext",
     "Filter",
     "FilterRequest",
     "FilterResponse",
@@ -422,11 +424,54 @@ class BodyLimit:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class ErrorContext:
+    """The headers ingress-nginx sends an error backend, naming the request's route (nginx.tmpl:
+    the custom-default-backend location and the CUSTOM_ERRORS one): X-Code, X-Format (the
+    client's Accept), X-Namespace, X-Ingress-Name, X-Service-Name, X-Service-Port, and, for an
+    intercepted error, X-Original-URI. X-Request-ID is the proxy's, already set."""
+
+    code: int
+    namespace: str
+    ingress: str
+    service: str
+    port: str
+
+    def apply(self, headers: list[tuple[bytes, bytes]], original_uri: str | None = None) -> None:
+        accept = next((v for k, v in headers if k == b"accept"), b"")
+        edit = [
+            ("x-code", str(self.code)),
+            ("x-namespace", self.namespace),
+            ("x-ingress-name", self.ingress),
+            ("x-service-name", self.service),
+            ("x-service-port", self.port),
+        ]
+        if original_uri is not None:
+            edit.append(("x-original-uri", original_uri))
+        HeaderEdit(set=tuple(edit)).apply(headers)
+        headers[:] = [(k, v) for k, v in headers if k != b"x-format"]
+        headers.append((b"x-format", accept))
+
+
+@dataclass(frozen=True, slots=True)
+class DefaultBackendHeaders:
+    """A route sent to ingress-nginx's default-backend annotation's Service because its own
+    has no endpoints: that Service gets the X-Code: 503 ... headers (ErrorContext)."""
+
+    phase: ClassVar[Phase] = Phase.REQUEST
+    context: ErrorContext
+
+    def on_request(self, req: FilterRequest) -> Answer | None:
+        self.context.apply(req.headers)
+        return None
+
+
 # The filters a router can carry; dialects add kinds here as they start to emit them.
 RequestFilter = (
     AddPrefix
     | AppRoot
     | BodyLimit
+    | DefaultBackendHeaders
     | RedirectHost
     | RedirectScheme
     | RedirectURL

@@ -15,7 +15,7 @@ from enum import StrEnum
 
 from ..manifests.model import ObjectRef, PathType, Source
 from .conditions import Condition, RequestView
-from .filters import Filter, RequestFilter, ResponseFilter, ResponseHeaders
+from .filters import ErrorContext, Filter, RequestFilter, ResponseFilter, ResponseHeaders
 from .regex import compiled
 from .service import Balance, RetryPolicy, Timeouts
 
@@ -25,6 +25,7 @@ __all__ = [
     "Backend",
     "Endpoint",
     "EntryPoint",
+    "ErrorPages",
     "Matcher",
     "Overridden",
     "Router",
@@ -108,6 +109,20 @@ def prefix_key(path: str) -> str:
     return path[:-1] if path.endswith("/") else path
 
 
+@dataclass(frozen=True, slots=True)
+class ErrorPages:
+    """Answers of these statuses are replaced by another service's answer (ingress-nginx's
+    custom-http-errors: `proxy_intercept_errors on` and `error_page <code> =
+    @custom_<upstream>_<code>`, a named location that proxies the request, method and headers
+    kept, body not sent again, with its path rewritten to "/" (`rewrite (.*) / break`, so the
+    query string stays) and the ErrorContext headers). The client gets that service's status
+    and body. It covers the proxy's own 502, 503 and 504 too, as nginx's error_page does."""
+
+    codes: frozenset[int]
+    backend: Backend
+    context: ErrorContext  # code is filled per answer
+
+
 class Matcher(StrEnum):
     """How a router's path is compared with the (canonical) request path."""
 
@@ -152,6 +167,9 @@ class Router:
     dialect_reason: str = ""  # why its object got that dialect (its class, its annotations)
     # More than host and path: every condition must hold (header, query, cookie, method).
     conditions: tuple[Condition, ...] = ()
+    # The response phase's error pages: answers of some statuses replaced by another
+    # service's (a subrequest the proxy makes, so not a pure filter).
+    errors: ErrorPages | None = None
     # (`dataclasses.field` below: the attribute `field` above shadows the function here.)
     # The next router of the same path slot, tried when this one's conditions fail (set by
     # ir.table.build_table, which orders a slot's routers); None: a less specific slot.

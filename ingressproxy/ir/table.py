@@ -9,7 +9,7 @@ semantics are element-wise).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
@@ -26,6 +26,7 @@ __all__ = [
     "Ordering",
     "RouteTable",
     "build_table",
+    "map_routers",
     "merge_tables",
     "nginx_location_rank",
     "normalize_host",
@@ -381,6 +382,46 @@ def build_table(
         default=default,
         flavor=flavor,
         fallthrough=fallthrough,
+    )
+
+
+def map_routers(table: RouteTable, change: Callable[[Router], Router]) -> RouteTable:
+    """`table` with every router replaced by `change(router)` (chains, defaults and skipped
+    routers included): for a front-end's passes that refine routers already placed (e.g.
+    ingress-nginx's error pages). Routers `change` returns as they are keep their identity."""
+
+    def chain(r: Router) -> Router:
+        new = change(r)
+        if r.otherwise is None:
+            return new
+        rest = chain(r.otherwise)
+        if rest is r.otherwise and new is r:
+            return r
+        return dataclasses.replace(new, otherwise=rest)
+
+    def one(r: Router | None) -> Router | None:
+        return None if r is None else chain(r)
+
+    def mapping(d: Mapping[str, Router]) -> Mapping[str, Router]:
+        return MappingProxyType({k: chain(v) for k, v in d.items()})
+
+    def host(t: HostTable) -> HostTable:
+        return dataclasses.replace(
+            t,
+            exact=mapping(t.exact),
+            prefix=mapping(t.prefix),
+            strings=mapping(t.strings),
+            default=one(t.default),
+            regex=tuple(change(r) for r in t.regex),
+            skipped=tuple(change(r) for r in t.skipped),
+        )
+
+    return dataclasses.replace(
+        table,
+        exact_hosts=MappingProxyType({h: host(t) for h, t in table.exact_hosts.items()}),
+        wildcard_hosts=MappingProxyType({h: host(t) for h, t in table.wildcard_hosts.items()}),
+        any_host=None if table.any_host is None else host(table.any_host),
+        default=one(table.default),
     )
 
 

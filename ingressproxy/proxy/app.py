@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -30,7 +31,7 @@ from ..errors import (
 )
 from ..ir.conditions import RequestView
 from ..ir.filters import Answer, FilterRequest, FilterResponse, RedirectScheme
-from ..ir.model import Backend, Endpoint, Router
+from ..ir.model import Backend, Endpoint, ErrorPages, Router
 from ..ir.snapshot import SnapshotHolder
 from ..ir.table import RouteTable, normalize_host
 from ..observe.record import RequestObserver, RequestRecord, error_kind
@@ -262,7 +263,7 @@ class ProxyApp:
             return
         backend = route.backend
         if backend.error is not None or not backend.endpoints:
-            await self._unavailable(send, route, backend, snapshot.generation)
+            await self._unavailable(send, route, backend, snapshot.generation, scope, head, note)
             return
 
         method: str = scope["method"]
@@ -280,7 +281,9 @@ class ProxyApp:
                 now=time.time(),
             )
             if choice.endpoint is None:
-                await self._unavailable(send, route, choice.backend, snapshot.generation)
+                await self._unavailable(
+                    send, route, choice.backend, snapshot.generation, scope, head, note
+                )
                 return
             backend, first, set_cookie = choice.backend, choice.endpoint, choice.set_cookie
         if limit is not None and head.content_length is not None and head.content_length > limit:
@@ -306,6 +309,13 @@ class ProxyApp:
             if body is not None:
                 await body.prime()
             upstream = await self._exchange(method, backend, target, head, body, scope, note, first)
+            errors = route.errors
+            if errors is not None and upstream.status in errors.codes:
+                # custom-http-errors: this answer is replaced by the error service's.
+                status = upstream.status
+                await upstream.aclose()
+                upstream = None
+                upstream = await self._error_exchange(errors, status, scope, head, note)
             reply = self._rewriter.response(upstream.headers, upstream.status)
             if route.response_filters:
                 edited = FilterResponse(upstream.status, reply.headers)
@@ -362,7 +372,8 @@ class ProxyApp:
                 # The status line is out: the only honest signal left is to drop the
                 # connection, so the client sees a truncated message, never a clean end.
                 raise ResponseAborted(str(exc)) from None
-            await self._answer(send, exc.status, f"{exc.status} {exc.public}\n")
+            if not await self._error_page(route, exc.status, scope, head, note, send):
+                await self._answer(send, exc.status, f"{exc.status} {exc.public}\n")
         finally:
             watch.stop()
             # A half-read connection is closed, never pooled.
@@ -510,8 +521,83 @@ class ProxyApp:
             watch.stop()
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
+    async def _error_exchange(
+        self, errors: ErrorPages, status: int, scope: Scope, head: RequestHead, note: _Note | None
+    ) -> UpstreamResponse:
+        """The request, as ingress-nginx's CUSTOM_ERRORS location sends it to the error
+        service: method and headers kept, no body, path "/" with the query string, the
+        ErrorContext headers and X-Forwarded-For the client's address alone."""
+        headers = [
+            (k, v)
+            for k, v in head.headers
+            if k not in (b"content-length", b"transfer-encoding", b"x-forwarded-for")
+        ]
+        query: bytes = scope.get("query_string", b"")
+        raw = (scope.get("raw_path") or b"/").decode("latin-1")
+        original = raw + ("?" + query.decode("latin-1") if query else "")
+        dataclasses.replace(errors.context, code=status).apply(headers, original)
+        client = client_address(head.headers)
+        if client:
+            headers.append((b"x-forwarded-for", client.encode("latin-1")))
+        plain = RequestHead(headers, head.host, False, False, None)
+        target = b"/?" + query if query else b"/"
+        return await self._exchange(
+            scope["method"], errors.backend, target, plain, None, scope, note
+        )
+
+    async def _error_page(
+        self,
+        route: Router,
+        status: int,
+        scope: Scope,
+        head: RequestHead,
+        note: _Note | None,
+        send: Send,
+    ) -> bool:
+        """Answer with the route's error service when `status` is one of its error codes
+        (our own 502/503/504 included, as nginx's error_page covers its own errors). False
+        when the route has none for it, or the error service fails too: the caller answers."""
+        errors = route.errors
+        if errors is None or status not in errors.codes:
+            return False
+        backend = errors.backend
+        if backend.error is not None or not backend.endpoints:
+            return False
+        try:
+            upstream = await self._error_exchange(errors, status, scope, head, note)
+        except UpstreamError as exc:
+            log.warning("error service %s for %s: %s", backend.key, status, exc)
+            return False
+        try:
+            body = upstream.complete_body()
+            if body is None:
+                body = b"".join([chunk async for chunk in upstream.chunks()])
+            reply = self._rewriter.response(upstream.headers, upstream.status)
+            fields = [(k, v) for k, v in reply.headers if k.lower() != b"content-length"]
+            fields.append((b"content-length", str(len(body)).encode("ascii")))
+            await send(
+                {"type": "http.response.start", "status": upstream.status, "headers": fields}
+            )
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+        except UpstreamError as exc:
+            log.warning("error service %s for %s: %s", backend.key, status, exc)
+            return False
+        finally:
+            if not upstream.close_now():
+                await upstream.aclose()
+        if note is not None:
+            note.status = upstream.status
+        return True
+
     async def _unavailable(
-        self, send: Send, route: Router, backend: Backend, generation: int
+        self,
+        send: Send,
+        route: Router,
+        backend: Backend,
+        generation: int,
+        scope: Scope,
+        head: RequestHead,
+        note: _Note | None,
     ) -> None:
         reason = backend.error or "no endpoints found"
         key = (generation, backend.key, route.ingress.name)
@@ -528,6 +614,8 @@ class ProxyApp:
                 backend.service,
                 backend.port,
             )
+        if await self._error_page(route, 503, scope, head, note, send):
+            return
         await self._answer(send, 503, f"service {backend.key} is unavailable: {reason}\n")
 
     def _filter_request(

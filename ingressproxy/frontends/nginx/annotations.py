@@ -44,6 +44,9 @@ KEYS: frozenset[str] = frozenset(
         PREFIX + "temporal-redirect-code",
         PREFIX + "relative-redirects",
         PREFIX + "app-root",
+        # nginx/errors.py (the nginx dialect only)
+        PREFIX + "default-backend",
+        PREFIX + "custom-http-errors",
     }
 )
 

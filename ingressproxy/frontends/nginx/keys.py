@@ -68,6 +68,7 @@ _SSL = "tests/test_nginx_ssl_redirect.py::"
 _REWRITE = "tests/test_nginx_rewrite.py::"
 _HOSTS = "tests/test_nginx_hosts.py::"
 _OURS = "tests/test_nginx_annotations.py::"
+_ERRORS = "tests/test_nginx_errors.py::"
 _BUFFERS = "nginx's buffering of bodies; the proxy streams them both ways"
 _TIMEOUTS = "upstream timeouts of the location (504); the proxy's are global settings"
 _RATE = "rate limiting per client address (503 when exceeded)"
@@ -332,9 +333,17 @@ _TABLE: tuple[KnownKey, ...] = (
         "enable-cors",
     ),
     *_keys("customheaders", _N, "response headers from a ConfigMap", "custom-headers"),
-    *_keys("customhttperrors", _N, "error pages from the default backend", "custom-http-errors"),
-    *_keys(
-        "defaultbackend", _N, "a Service for error pages and unmatched requests", "default-backend"
+    _honoured(
+        "custom-http-errors",
+        "customhttperrors",
+        "answers of these codes replaced by the default-backend Service's (error pages)",
+        _ERRORS + "test_custom_http_errors_replace_the_listed_codes_with_the_error_backends_answer",
+    ),
+    _honoured(
+        "default-backend",
+        "defaultbackend",
+        "a Service for the routes whose own Service has no endpoints, and for error pages",
+        _ERRORS + "test_default_backend_takes_a_route_whose_service_has_no_endpoints",
     ),
     *_keys(
         "modsecurity",
