@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from types import MappingProxyType
 
-from ..ir.filters import AppRoot, Filter
-from ..ir.model import ALL_ENTRYPOINTS, EntryPoint
+from ..ir.filters import AppRoot, Filter, NotFound, SetUpstreamHost
+from ..ir.model import ALL_ENTRYPOINTS, Backend, EntryPoint, Router
 from ..ir.table import EntryPoints, RouteTable, merge_tables
 from ..manifests.model import Diagnostic, Ingress, Manifests, ObjectRef, Severity
 from .annotations import unknown_annotations
@@ -42,6 +42,7 @@ from .semantics import DIALECTS, Flavor
 from .spec.classes import select_ingresses
 from .spec.compiler import AgeKey, age_key, compile_manifests, semantics_of
 from .traefik.entrypoints import entrypoints
+from .traefik.rules import rule_text
 
 __all__ = ["compile_routes", "ingress_policies", "regex_hosts", "review_annotations"]
 
@@ -357,8 +358,85 @@ def _compile_dialect(
                 secure, _ = add_app_root_routers(secure, roots, policies, EntryPoint.WEBSECURE)
         web_table, secure = _with_aliases(served, web_table, secure, diags)
         web_table, secure = _with_error_pages(served, manifests, options, web_table, secure, diags)
+        web_table = host_catch_alls(web_table, served, policies, EntryPoint.WEB, options)
+        if secure is not None:
+            secure = host_catch_alls(secure, served, policies, EntryPoint.WEBSECURE, options)
     ordered = tuple(sorted(dict.fromkeys(diags), key=Diagnostic.sort_key))
     return CompileResult(web_table, ordered, routes), EntryPoints(secure)
+
+
+def host_catch_alls(
+    table: RouteTable,
+    served: list[Ingress],
+    policies: Mapping[ObjectRef, IngressPolicy],
+    entrypoint: EntryPoint,
+    options: CompileOptions,
+) -> RouteTable:
+    """ingress-nginx's catch-all location of each host: createServers gives every server a
+    root location `/` built from the host's first Ingress (`locationApplyAnnotations(loc,
+    anns)`), so a request no rule of the host matches still goes through that Ingress's
+    annotations (its redirects, ssl-redirect...) before reaching the default backend (404).
+    Here: a host default router running that Ingress's filters, then NotFound; only where the
+    host has no default router of its own and those filters could answer something."""
+    descending = semantics_of(options).names_descending
+    first: dict[str, Ingress] = {}
+    for ing in sorted(served, key=lambda i: age_key(i, descending)):
+        for rule in ing.rules:
+            if rule.host is not None:  # rules without a host are the default server's
+                first.setdefault(rule.host, ing)
+    exact = dict(table.exact_hosts)
+    wildcard = dict(table.wildcard_hosts)
+    changed = False
+    for host, ing in first.items():
+        key = host[2:] if host.startswith("*.") else host
+        hosts = wildcard if host.startswith("*.") else exact
+        current = hosts.get(key)
+        policy = policies.get(ing.ref)
+        if current is None or current.default is not None or policy is None:
+            continue
+        if (
+            "" in current.prefix
+            or "/" in current.strings
+            or any(r.path == "/" for r in current.regex)
+        ):
+            continue  # a rule for "/" is the root location itself: nothing is left to catch
+        if entrypoint not in policy.entrypoints:
+            continue
+        filters = tuple(
+            f for f in policy.filters.get(host, ()) if not isinstance(f, SetUpstreamHost)
+        )
+        if not filters:
+            continue  # nothing would answer before the 404: the table's own 404 is the same
+        field_ = next(r.field for r in ing.rules if r.host == host)
+        catch_all = Router(
+            ingress=ing.ref,
+            source=ing.meta.source_of(field_),
+            field=field_,
+            host=host,
+            path=None,
+            path_type=None,
+            backend=Backend(
+                ing.meta.namespace,
+                "default-backend",
+                "",
+                (),
+                error="the controller's default backend: 404 for every request",
+            ),
+            rule=rule_text(host, None, None),
+            filters=(*filters, NotFound("the host's catch-all location")),
+            entrypoints=policy.entrypoints,
+            dialect="nginx",
+            dialect_reason=policy.dialect_reason,
+        )
+        hosts[key] = replace(current, default=catch_all)
+        changed = True
+    if not changed:
+        return table
+    return replace(
+        table,
+        exact_hosts=MappingProxyType(exact),
+        wildcard_hosts=MappingProxyType(wildcard),
+    )
 
 
 def _with_error_pages(

@@ -30,6 +30,7 @@ __all__ = [
     "FilterRequest",
     "FilterResponse",
     "HeaderEdit",
+    "NotFound",
     "Phase",
     "RedirectHost",
     "RedirectScheme",
@@ -466,12 +467,27 @@ class DefaultBackendHeaders:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class NotFound:
+    """Answer 404, as the proxy does when no rule matches: the end of a router that exists
+    only to run its other filters first (ingress-nginx's catch-all location of a host, which
+    carries the annotations of the host's first Ingress and then reaches the controller's
+    default backend, a 404)."""
+
+    phase: ClassVar[Phase] = Phase.REQUEST
+    reason: str = ""  # for tools: why the router exists
+
+    def on_request(self, req: FilterRequest) -> Answer | None:
+        return Answer(404, (), f'no route for host "{req.host}" path "{req.path}"\n')
+
+
 # The filters a router can carry; dialects add kinds here as they start to emit them.
 RequestFilter = (
     AddPrefix
     | AppRoot
     | BodyLimit
     | DefaultBackendHeaders
+    | NotFound
     | RedirectHost
     | RedirectScheme
     | RedirectURL
