@@ -788,7 +788,7 @@ def test_yaml_1_2_plain_scalars_the_c_parser_refuses_still_load() -> None:
 def test_the_fast_resolver_tags_every_scalar_as_ruamel_does() -> None:
     from ruamel.yaml import YAML
 
-    from ingressproxy.manifests.loader import _fast_yaml, _tag
+    from ingressproxy.manifests.compose import compose_fast, tag_of
 
     scalars = [
         "on", "yes", "No", "true", "True", "TRUE", "false", "~", "null", "", "0o12", "012",
@@ -797,7 +797,7 @@ def test_the_fast_resolver_tags_every_scalar_as_ruamel_does() -> None:
     ]  # fmt: skip
     text = "\n".join(f"k{i}: {s}" for i, s in enumerate(scalars)) + "\n"
     reference = YAML(typ="safe", pure=False).compose(text)
-    fast = next(iter(_fast_yaml().compose_all(text)))
+    fast = compose_fast(text)[0]
     want = [(str(k.value), str(v.tag)) for k, v in reference.value]
-    got = [(str(k.value), _tag(v)) for k, v in fast.value]
+    got = [(str(k.value), tag_of(v)) for k, v in fast.value]
     assert got == want

@@ -7,22 +7,18 @@ unlike kubectl's YAML 1.1); we only compose nodes, so no tag can build Python ob
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import re
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
 
-from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
-from ruamel.yaml.resolver import VersionedResolver
-from ruamel.yaml.tag import Tag
 
+from .compose import compose, is_null_document
+from .convert import BudgetExceeded, Converter, DocumentError
+from .limits import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES
 from .model import Diagnostic, RawDocument, Severity, Source
 
 __all__ = [
@@ -37,21 +33,8 @@ __all__ = [
     "load_text",
 ]
 
-# Values produced per file after expanding aliases: a "billion laughs" document is a few hundred
-# bytes but expands exponentially, so we count while converting and stop at this cap.
-MAX_NODES = 1_000_000
-# Nesting depth of one document; Kubernetes objects are far shallower, and a self-referencing
-# alias (`&a [*a]`) would otherwise recurse forever.
-MAX_DEPTH = 100
-# etcd caps an object at ~1.5 MiB; anything this big in a manifest folder is a mistake.
-MAX_FILE_BYTES = 32 * 1024 * 1024
-
 # kubectl's `-f <dir>` reads exactly these extensions (case-sensitive).
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
-
-_TAG = "tag:yaml.org,2002:"
-_STR, _INT, _FLOAT, _BOOL, _NULL = (_TAG + t for t in ("str", "int", "float", "bool", "null"))
-_MAP, _SEQ, _MERGE, _TIMESTAMP = (_TAG + t for t in ("map", "seq", "merge", "timestamp"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,20 +46,6 @@ class LoadResult:
     diagnostics: tuple[Diagnostic, ...]
     digest: str
     files: tuple[str, ...]
-
-
-class _DocumentError(Exception):
-    """One document cannot be turned into plain data; it is skipped with this diagnostic."""
-
-    def __init__(self, code: str, message: str, line: int) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.line = line
-
-
-class _BudgetExceeded(_DocumentError):
-    """The per-file node cap was hit: the rest of the file is not converted."""
 
 
 # --------------------------------------------------------------------------- finding files
@@ -270,6 +239,8 @@ _TEMPLATE_ACTION = re.compile(r"\{\{-?\s.*?\s-?\}\}")
 def _template_line(text: str) -> int | None:
     """The first line holding a Go template action, or None. Helm charts' templates/ files
     are not YAML until rendered; parsing them gives errors about the wrong thing."""
+    if "{{" not in text:
+        return None  # every manifest that is not a template, without a look at each line
     for number, line in enumerate(text.splitlines(), 1):
         code = line.split("#", 1)[0] if not line.lstrip().startswith("#") else ""
         if _TEMPLATE_ACTION.search(code):
@@ -325,7 +296,7 @@ def _parse(text: str, file: str, diagnostics: list[Diagnostic]) -> list[RawDocum
         )
         return []
     try:
-        nodes, version = _compose(text)
+        nodes, version = compose(text)
     except MarkedYAMLError as exc:
         line, where = _error_line(exc)
         problem = exc.problem or exc.context or "invalid YAML"
@@ -351,113 +322,27 @@ def _parse(text: str, file: str, diagnostics: list[Diagnostic]) -> list[RawDocum
         )
         return []
 
-    converter = _Converter(file, version, diagnostics)
+    converter = Converter(file, version, diagnostics)
     documents: list[RawDocument] = []
     for node in nodes:
-        if isinstance(node, ScalarNode) and _tag(node) == _NULL:
-            continue  # empty document (`---` followed by nothing, or only comments)
+        if is_null_document(node):
+            continue
         try:
             data, lines = converter.document(node)
-        except _BudgetExceeded as exc:
+        except BudgetExceeded as exc:
             diagnostics.append(_doc_diagnostic(file, exc))
             break
-        except _DocumentError as exc:
+        except DocumentError as exc:
             diagnostics.append(_doc_diagnostic(file, exc))
             continue
         _emit(data, lines, file, documents, diagnostics)
     return documents
 
 
-def _doc_diagnostic(file: str, exc: _DocumentError) -> Diagnostic:
+def _doc_diagnostic(file: str, exc: DocumentError) -> Diagnostic:
     return Diagnostic(
         Severity.ERROR, exc.code, f"{exc.message}; the document is skipped", Source(file, exc.line)
     )
-
-
-# Tokens that matter for flow nesting: brackets, and the quoted strings/comments that hide them.
-_FLOW_TOKEN = re.compile(r"""[\[\]{}]|"(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|(?:^|(?<=\s))#[^\n]*""")
-# ruamel's scanner is quadratic in flow nesting (`[[[[...`): refuse absurd depths before parsing.
-_MAX_FLOW_DEPTH = 2 * MAX_DEPTH
-
-
-def _flow_depth(text: str) -> int:
-    if text.count("[") + text.count("{") <= _MAX_FLOW_DEPTH:
-        return 0  # fast path: every real manifest
-    depth = deepest = 0
-    for m in _FLOW_TOKEN.finditer(text):
-        token = m.group()
-        if token in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif token in "]}":
-            depth = max(depth - 1, 0)
-    return deepest
-
-
-# The C extension of ruamel.yaml.clib (a dependency; without it we fall back to pure Python).
-_HAVE_CLIB = importlib.util.find_spec("_ruamel_yaml") is not None
-
-
-class _Resolver(VersionedResolver):
-    """ruamel's resolver, with the version's table of implicit resolvers looked up once per
-    file instead of once per scalar (that look-up was a third of loading a big folder). The
-    table and the answers are ruamel's own: the same tags for the same scalars."""
-
-    _table: Any = None
-
-    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
-        if kind is ScalarNode and implicit[0]:
-            table = self._table
-            if table is None:
-                table = self._table = self.versioned_resolver
-            resolvers = table.get(value[0] if value else "", [])
-            resolvers = resolvers + table.get(None, [])
-            for tag, regexp in resolvers:
-                if regexp.match(value):
-                    return Tag(suffix=tag)
-            return self.DEFAULT_SCALAR_TAG
-        return super().resolve(kind, value, implicit)
-
-
-_LOCAL = threading.local()
-
-
-def _fast_yaml() -> YAML:
-    """One C-parser YAML object per thread: making one scans for plug-ins on disk, which cost
-    more than parsing a small file. Each compose_all makes its own parser and resolver."""
-    yaml: YAML | None = getattr(_LOCAL, "yaml", None)
-    if yaml is None:
-        yaml = YAML(typ="safe", pure=False)
-        yaml.Resolver = _Resolver
-        _LOCAL.yaml = yaml
-    return yaml
-
-
-def _tag(node: Any) -> str:
-    """A node's tag as text (Node.tag, without its property and str() for resolved tags)."""
-    ctag = node.ctag
-    return str(ctag.suffix) if ctag.handle is None else str(ctag)
-
-
-def _compose(text: str) -> tuple[list[Any], tuple[int, int]]:
-    """All documents' node trees (nothing is constructed), and the YAML version in effect."""
-    if _flow_depth(text) > _MAX_FLOW_DEPTH:
-        raise YAMLError(f"flow collections nested more than {_MAX_FLOW_DEPTH} levels")
-    # The C parser (ruamel.yaml.clib) composes ~6x faster than the pure-Python round-trip one
-    # and its nodes carry the same line marks (we never use round-trip's comment handling). But
-    # libyaml scans YAML 1.1: it ignores a `%YAML 1.1` directive when resolving scalars, and it
-    # refuses some valid YAML 1.2 (`[-listen=:8080]`). So files with directives, and any file
-    # the C parser refuses, go through the pure-Python parser, whose verdict is final.
-    directive = text.startswith("%") or "\n%" in text
-    if _HAVE_CLIB and not directive:
-        try:
-            return list(_fast_yaml().compose_all(text)), (1, 2)
-        except YAMLError:
-            pass
-    yaml = YAML(typ="rt")
-    nodes = list(yaml.compose_all(text))
-    version = getattr(yaml.resolver, "processing_version", None) or (1, 2)
-    return nodes, (int(version[0]), int(version[1]))
 
 
 def _emit(
@@ -536,195 +421,3 @@ def _type_name(value: object) -> str:
     if isinstance(value, str):
         return "string"
     return "number"
-
-
-# --------------------------------------------------------------------------- node conversion
-
-
-def _line(node: Any) -> int:
-    return int(node.start_mark.line) + 1
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-class _Converter:
-    """Turns composed nodes into plain data plus a field-path -> line map.
-
-    Aliases are expanded, so every produced value is counted against MAX_NODES for the file.
-    """
-
-    def __init__(self, file: str, version: tuple[int, int], diagnostics: list[Diagnostic]):
-        self.file = file
-        self.version = version
-        self.diagnostics = diagnostics
-        self.count = 0
-        self.lines: dict[str, int] = {}
-        self.active: set[int] = set()
-
-    def document(self, node: Any) -> tuple[object, dict[str, int]]:
-        self.lines = {"": _line(node)}
-        self.active = set()
-        data = self.value(node, "", 0)
-        return data, self.lines
-
-    def value(self, node: Any, path: str, depth: int) -> object:
-        self.count += 1
-        if self.count > MAX_NODES:
-            raise _BudgetExceeded(
-                "too-large",
-                f"more than {MAX_NODES} values after expanding aliases (an alias bomb?)",
-                _line(node),
-            )
-        if depth > MAX_DEPTH:
-            raise _DocumentError("too-deep", f"nested more than {MAX_DEPTH} levels", _line(node))
-        if isinstance(node, ScalarNode):
-            return self.scalar(node)
-        if id(node) in self.active:
-            raise _DocumentError("yaml-error", "an alias refers to its own anchor", _line(node))
-        self.active.add(id(node))
-        try:
-            if isinstance(node, SequenceNode):
-                self.expect_tag(node, _SEQ)
-                return self.sequence(node, path, depth)
-            if isinstance(node, MappingNode):
-                self.expect_tag(node, _MAP)
-                return self.mapping(node, path, depth)
-        finally:
-            self.active.discard(id(node))
-        raise _DocumentError("yaml-error", "unknown YAML node", _line(node))
-
-    def expect_tag(self, node: Any, tag: str) -> None:
-        if _tag(node) != tag:
-            raise _DocumentError("unsupported-tag", f"unsupported YAML tag {node.tag}", _line(node))
-
-    def sequence(self, node: Any, path: str, depth: int) -> list[object]:
-        out: list[object] = []
-        for i, item in enumerate(node.value):
-            item_path = f"{path}[{i}]"
-            self.lines[item_path] = _line(item)
-            out.append(self.value(item, item_path, depth + 1))
-        return out
-
-    def mapping(self, node: Any, path: str, depth: int) -> dict[str, object]:
-        out: dict[str, object] = {}
-        merges: list[Any] = []
-        explicit: list[tuple[str, Any, Any]] = []
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            if isinstance(key_node, ScalarNode) and _tag(key_node) == _MERGE:
-                merges.append(value_node)
-                continue
-            key = self.key(key_node)
-            if key in seen:
-                raise _DocumentError("duplicate-key", f"duplicate key {key!r}", _line(key_node))
-            seen.add(key)
-            explicit.append((key, key_node, value_node))
-        # YAML merge keys (`<<: *base`): explicit keys win, then earlier merged mappings.
-        for source in reversed(self.merge_sources(merges)):
-            merged = self.value(source, path, depth + 1)
-            if isinstance(merged, dict):
-                out.update(merged)
-        for key, key_node, value_node in explicit:
-            key_path = _join(path, key)
-            self.lines[key_path] = _line(key_node)
-            out[key] = self.value(value_node, key_path, depth + 1)
-        return out
-
-    def merge_sources(self, merges: list[Any]) -> list[Any]:
-        sources: list[Any] = []
-        for node in merges:
-            items = node.value if isinstance(node, SequenceNode) else [node]
-            for item in items:
-                if not isinstance(item, MappingNode):
-                    raise _DocumentError(
-                        "yaml-error", "a merge key (<<) must refer to mappings", _line(item)
-                    )
-                sources.append(item)
-        return sources
-
-    def key(self, node: Any) -> str:
-        if not isinstance(node, ScalarNode):
-            raise _DocumentError("non-string-key", "a mapping key must be a string", _line(node))
-        if _tag(node) == _STR:
-            return str(node.value)
-        value = self.scalar(node)
-        if isinstance(value, bool | int | float):
-            # sigs.k8s.io/yaml (kubectl) turns number and boolean keys into their JSON text.
-            text = _key_text(value)
-            self.diagnostics.append(
-                Diagnostic(
-                    Severity.WARNING,
-                    "non-string-key",
-                    f"mapping key {node.value} is not a string; read as {text!r}",
-                    Source(self.file, _line(node)),
-                )
-            )
-            return text
-        raise _DocumentError(
-            "non-string-key", f"mapping key {node.value!r} is not a string", _line(node)
-        )
-
-    def scalar(self, node: Any) -> object:
-        tag = _tag(node)
-        text = str(node.value)
-        if tag == _STR:
-            return text
-        if tag == _NULL:
-            return None
-        if tag == _BOOL:
-            return text.lower() in ("true", "yes", "on", "y")
-        if tag == _INT:
-            return self.integer(text)
-        if tag == _FLOAT:
-            return _float(text)
-        if tag == _TIMESTAMP:
-            # Kubernetes goes through JSON, where timestamps are strings; decode parses them.
-            return text
-        raise _DocumentError("unsupported-tag", f"unsupported YAML tag {tag}", _line(node))
-
-    def integer(self, text: str) -> int | str:
-        digits = text.replace("_", "")
-        sign = -1 if digits.startswith("-") else 1
-        digits = digits.lstrip("+-")
-        try:
-            if digits[:2] in ("0x", "0X"):
-                return sign * int(digits[2:], 16)
-            if digits[:2] in ("0o", "0O"):
-                return sign * int(digits[2:], 8)
-            if digits[:2] in ("0b", "0B"):
-                return sign * int(digits[2:], 2)
-            if self.version == (1, 1) and ":" in digits:  # YAML 1.1 sexagesimal
-                total = 0
-                for part in digits.split(":"):
-                    total = total * 60 + int(part)
-                return sign * total
-            if self.version == (1, 1) and len(digits) > 1 and digits.startswith("0"):
-                return sign * int(digits, 8)
-            return sign * int(digits, 10)
-        except ValueError:
-            return text
-
-
-def _key_text(value: bool | int | float) -> str:
-    """A number or boolean key as sigs.k8s.io/yaml writes it (strconv.Format*)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _float(text: str) -> float | str:
-    lowered = text.replace("_", "").lower()
-    if lowered in (".inf", "+.inf"):
-        return float("inf")
-    if lowered == "-.inf":
-        return float("-inf")
-    if lowered == ".nan":
-        return float("nan")
-    try:
-        return float(lowered)
-    except ValueError:
-        return text
