@@ -118,7 +118,36 @@ def test_key_warnings() -> None:
     assert codes["annotation-no-effect"] == [PREFIX + "proxy-buffering"]
     assert codes["unsupported-annotation"] == [PREFIX + "enable-cors"]
     assert codes["unknown-annotation"] == [PREFIX + "rewrite-targt"]
-    assert all(d.severity == "warning" for d in diags)
+    # A key that only tunes nginx is an info-level note (ingress-nginx issue 16: "accepted
+    # with an info-level note, never an error"); the others are warnings.
+    severities = {d.code: str(d.severity) for d in diags}
+    assert severities["annotation-no-effect"] == "info"
+    assert severities["unsupported-annotation"] == severities["unknown-annotation"] == "warning"
+
+
+def test_check_strict_passes_on_an_info_note(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    folder = tmp_path / "app"
+    folder.mkdir()
+    ready = (
+        "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+        "metadata: {name: http-svc-1, namespace: default,"
+        " labels: {kubernetes.io/service-name: http-svc}}\n"
+        "addressType: IPv4\nports: [{name: http, port: 8080}]\n"
+        "endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]\n"
+    )
+    app = ingress("app", "/", {"proxy-buffering": "off"})
+    (folder / "app.yaml").write_text("---\n".join([SERVICE, app, ready]))
+    proc = subprocess.run(
+        [sys.executable, "-m", "ingressproxy", "check", str(folder), "--strict"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert ": info: " in proc.stdout and "annotation-no-effect" not in proc.stderr
 
 
 def test_a_snippet_outside_the_nginx_dialect_is_ignored_not_refused() -> None:
@@ -485,7 +514,7 @@ _BEGIN = (
 _END = "<!-- /nginx-annotations -->"
 _SAYS = {
     Support.SUPPORTED: "nothing (honoured)",
-    Support.ACCEPTED: "warning `annotation-no-effect`",
+    Support.ACCEPTED: "info `annotation-no-effect`",
     Support.NOT_YET: "warning `unsupported-annotation`",
     Support.REFUSED: "error `snippet-annotation`; the Ingress is not served",
 }

@@ -466,7 +466,7 @@ def build_view(
     errors = len(snapshot.errors)
     overview: Json = {
         "http": {"routers": counts(router_json), "services": counts(service_json)},
-        "diagnostics": {"errors": errors, "warnings": len(snapshot.diagnostics) - errors},
+        "diagnostics": {"errors": errors, "warnings": len(snapshot.warnings)},
         "config": {
             "generation": snapshot.generation,
             "loadedAt": _rfc3339(snapshot.loaded_at),

@@ -48,7 +48,7 @@ def run_check(
     snap = _build(root, options, data)
     differences = compare_flavors(root, options, compare, stdin=data) if compare else []
     errors = sum(1 for d in snap.diagnostics if d.severity is Severity.ERROR)
-    warnings = len(snap.diagnostics) - errors
+    warnings = sum(1 for d in snap.diagnostics if d.severity is Severity.WARNING)
     if fmt == "json":
         report = _json_report(root, options, snap, errors, warnings, compare, differences)
         out.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")

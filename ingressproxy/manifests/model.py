@@ -97,6 +97,9 @@ class ObjectRef:
 class Severity(StrEnum):
     ERROR = "error"
     WARNING = "warning"
+    # A note that changes nothing a client gets (an annotation that only tunes nginx):
+    # shown, never counted as a warning, so `check --strict` does not fail on it.
+    INFO = "info"
 
 
 @dataclass(frozen=True, slots=True)

@@ -149,6 +149,13 @@ def build_snapshot(
     return snapshot, good
 
 
+_LOG_LEVELS = {
+    Severity.ERROR: logging.ERROR,
+    Severity.WARNING: logging.WARNING,
+    Severity.INFO: logging.INFO,
+}
+
+
 @dataclass(slots=True)
 class Reloader:
     """Owns the watch loop for one manifests folder and feeds the holder."""
@@ -226,14 +233,14 @@ class Reloader:
             installed.objects,
             installed.routes,
             errors,
-            len(snap.diagnostics) - errors,
+            sum(1 for d in snap.diagnostics if d.severity is Severity.WARNING),
             (time.perf_counter() - started) * 1000,
         )
         for d in snap.diagnostics:
             # Traefik-style: the message, then key=value fields a log pipeline can index
             # (namespace, ingress, service, port, file, line), also passed as `extra`.
             fields = diagnostic_fields(d, good.objects)
-            level = logging.ERROR if d.severity is Severity.ERROR else logging.WARNING
+            level = _LOG_LEVELS[d.severity]
             log.log(level, "%s %s", d.message, logfmt(fields), extra={"fields": fields})
         if self.on_swap is not None:
             self.on_swap(installed)

@@ -493,7 +493,8 @@ def key_warnings(ing: Ingress, report: Callable[[Diagnostic], None]) -> None:
                 f'"{key}" is accepted: it tunes nginx itself ({KNOWN[key].note}); it has no'
                 " effect here"
             )
-            report(annotation_diagnostic(ing, "annotation-no-effect", msg, key))
+            # Info, not a warning: nothing a client gets changes (check --strict passes).
+            report(annotation_diagnostic(ing, "annotation-no-effect", msg, key, Severity.INFO))
         elif support is Support.NOT_YET:
             msg = (
                 f'"{key}" is not supported yet by ingressproxy and has no effect (in'
