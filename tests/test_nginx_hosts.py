@@ -86,3 +86,31 @@ def test_from_to_www_redirect_the_other_way_and_skipped_when_taken(tmp_path: Pat
         assert served.get("/", host=FOO).status_code == 200
         codes = [d.code for d in served.app.state.holder.current.diagnostics]
         assert "redirect-skipped" in codes
+
+
+def test_from_to_www_redirect_over_https(tmp_path: Path) -> None:
+    # fromtowwwredirect.go "should redirect from www HTTPS to HTTPS": a TLS request for
+    # www.<host> -> 308, Location https://<host>:<TLS port> (the port as the listener's; in a
+    # cluster 443), and the host itself is served.
+    import ssl
+
+    import httpx
+
+    app = ingress("app", "/", {"from-to-www-redirect": "true"}).replace(
+        "  rules:", f"  tls: [{{hosts: [{FOO}, www.{FOO}], secretName: tls}}]\n  rules:", 1
+    )
+    with proxy(tmp_path, app, https_port=0) as served:
+        listener = served.app.state.https
+        assert listener is not None
+        port = int(listener.port)
+        insecure = ssl.create_default_context()
+        insecure.check_hostname = False
+        insecure.verify_mode = ssl.CERT_NONE
+        with httpx.Client(
+            base_url=f"https://127.0.0.1:{port}", verify=insecure, trust_env=False
+        ) as client:
+            r = client.get("/", headers={"host": f"www.{FOO}"})
+            assert r.status_code == 308
+            assert r.headers["location"] == f"https://{FOO}:{port}"
+            r = client.get("/", headers={"host": FOO})
+            assert r.status_code == 200 and echo(r).host == FOO
