@@ -476,7 +476,13 @@ def _explain(args: argparse.Namespace) -> int:
         _emit(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n")
     else:
         _emit(result.to_text())
-    errors = sum(1 for d in snapshot.diagnostics if d.severity is Severity.ERROR)
+    return _explain_status(
+        root, sum(1 for d in snapshot.diagnostics if d.severity is Severity.ERROR)
+    )
+
+
+def _explain_status(root: Path, errors: int) -> int:
+    """explain's exit status: 1 when the manifests have errors (said on stderr), else 0."""
     if errors:
         print(
             f"ingressproxy explain: {root} has {errors} error(s) in its manifests;"
@@ -526,14 +532,7 @@ def _explain_compare(
         verdict = "the same" if same else "differently"
         head = f"{', '.join(outcomes)} route {args.method} {args.url} {verdict}:"
         _emit("\n".join([*parts, head, *summary]) + "\n")
-    if errors:
-        print(
-            f"ingressproxy explain: {root} has {errors} error(s) in its manifests;"
-            f" `ingressproxy check {root}` lists them",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
+    return _explain_status(root, errors)
 
 
 def _convert(args: argparse.Namespace) -> int:
