@@ -43,6 +43,7 @@ from .spec.classes import select_ingresses
 from .spec.compiler import AgeKey, age_key, compile_manifests, semantics_of
 from .traefik.entrypoints import entrypoints
 from .traefik.rules import rule_text
+from .traefik.service import apply_service_annotations
 
 __all__ = ["compile_routes", "ingress_policies", "regex_hosts", "review_annotations"]
 
@@ -361,6 +362,10 @@ def _compile_dialect(
         web_table = host_catch_alls(web_table, served, policies, EntryPoint.WEB, options)
         if secure is not None:
             secure = host_catch_alls(secure, served, policies, EntryPoint.WEBSECURE, options)
+    if options.flavor is Flavor.TRAEFIK:
+        web_table = apply_service_annotations(web_table, manifests, diags.append)
+        if secure is not None:
+            secure = apply_service_annotations(secure, manifests, lambda _: None)
     ordered = tuple(sorted(dict.fromkeys(diags), key=Diagnostic.sort_key))
     return CompileResult(web_table, ordered, routes), EntryPoints(secure)
 

@@ -88,6 +88,11 @@ class CookieAffinity:
     http_only: bool = True
     same_site: str | None = None  # "None", "Lax", "Strict"
     domain: str | None = None
+    # What the cookie holds. False (ingress-nginx's balanced affinity): a random key that a
+    # consistent hash maps to an endpoint. True (Traefik's sticky cookie): the endpoint's own
+    # name hashed (the first 16 hex digits of SHA-256 of its URL); a cookie naming no current
+    # endpoint is balanced anew and replaced.
+    names_endpoint: bool = False
 
     def __str__(self) -> str:
         return f"cookie {self.name}"

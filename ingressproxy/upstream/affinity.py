@@ -19,7 +19,7 @@ from ..ir.model import Backend, Endpoint
 from ..ir.service import CookieAffinity, HashBy, HashSource
 from .balancer import Balancer
 
-__all__ = ["Choice", "choose", "member", "rendezvous", "set_cookie"]
+__all__ = ["Choice", "choose", "endpoint_hash", "member", "rendezvous", "set_cookie"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +56,12 @@ def rendezvous(endpoints: tuple[Endpoint, ...], key: str) -> Endpoint:
         if score > top:
             best, top = e, score
     return best
+
+
+def endpoint_hash(endpoint: Endpoint) -> str:
+    """Traefik's sticky cookie value for a server: sha256Hash(server URL), 16 hex digits
+    (pkg/server/service/loadbalancer/sticky.go)."""
+    return hashlib.sha256(endpoint.base_url.encode()).hexdigest()[:16]
 
 
 def _hash_key(policy: HashBy, view: RequestView, client: str | None, uri: str) -> str:
@@ -114,6 +120,15 @@ def choose(
     endpoints = backend.endpoints
     if isinstance(policy, HashBy):
         return Choice(backend, rendezvous(endpoints, _hash_key(policy, view, client, uri)))
+    if isinstance(policy, CookieAffinity) and policy.names_endpoint:
+        held = view.cookies().get(policy.name)
+        if held:
+            for endpoint in endpoints:
+                if endpoint_hash(endpoint) == held:
+                    return Choice(backend, endpoint)
+        endpoint = balancer.pick(backend)
+        cookie = set_cookie(policy, endpoint_hash(endpoint), https=https, now=now)
+        return Choice(backend, endpoint, cookie)
     if isinstance(policy, CookieAffinity):
         held = view.cookies().get(policy.name)
         if held:
