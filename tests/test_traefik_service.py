@@ -148,3 +148,105 @@ def test_other_dialects_ignore_service_annotations(tmp_path: Path) -> None:
         folder = pods.write(tmp_path / "manifests")
         with run_proxy(folder, flavor=Flavor.SPEC) as served:
             assert echo(served.get("/", host=HOST)).host == HOST
+
+
+# --------------------------------------------------------------------------- router annotations
+
+
+def _two_ingresses(first: Mapping[str, str], second: Mapping[str, str]) -> str:
+    """Ingresses a (/api, ImplementationSpecific) and b (/api/v1, Prefix), both to service1,
+    with router annotations."""
+
+    def one(name: str, path: str, path_type: str, notes: Mapping[str, str]) -> str:
+        lines = "".join(f"\n    traefik.ingress.kubernetes.io/{k}: {v!r}" for k, v in notes.items())
+        return textwrap.dedent(f"""\
+            apiVersion: networking.k8s.io/v1
+            kind: Ingress
+            metadata:
+              name: {name}
+              namespace: testing
+              annotations: {{}}
+            spec:
+              rules:
+                - host: {HOST}
+                  http:
+                    paths:
+                      - path: {path}
+                        pathType: {path_type}
+                        backend: {{service: {{name: service1, port: {{number: 80}}}}}}
+            """).replace("annotations: {}", "annotations:" + lines if lines else "annotations: {}")
+
+    return "---\n".join(
+        [one("a", "/api", "ImplementationSpecific", first), one("b", "/api/v1", "Prefix", second)]
+    )
+
+
+def _routers(tmp_path: Path, text: str) -> tuple[dict[str, tuple[int, str]], list[str]]:
+    from ingressproxy.frontends.certs import CertTable
+    from ingressproxy.frontends.options import CompileOptions
+    from ingressproxy.frontends.pipeline import compile_routes
+    from ingressproxy.manifests.decode import decode
+    from ingressproxy.manifests.loader import load_text
+
+    service = folder_text({}).split("---\n", 1)[1]
+    # Traefik leaves out a router whose Service has no endpoints: give it one.
+    ready = textwrap.dedent("""\
+        apiVersion: discovery.k8s.io/v1
+        kind: EndpointSlice
+        metadata:
+          name: service1-1
+          namespace: testing
+          labels: {kubernetes.io/service-name: service1}
+        addressType: IPv4
+        ports: [{name: http, port: 8080}]
+        endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
+        """)
+    documents, _ = load_text("---\n".join([text, service, ready]), "app.yaml")
+    manifests, _ = decode(documents)
+    result, _ = compile_routes(manifests, CompileOptions(flavor=Flavor.TRAEFIK), CertTable())
+    routers = {r.ingress.name: (r.priority, r.rule) for r in result.table.routes()}
+    return routers, [d.code for d in result.diagnostics]
+
+
+def test_router_priority_replaces_the_rule_length(tmp_path: Path) -> None:
+    # kubernetes_test.go "Ingress with annotations": router.priority 42 -> Priority 42.
+    routers, _ = _routers(tmp_path, _two_ingresses({"router.priority": "42"}, {}))
+    assert routers["a"][0] == 42
+    # b keeps the length of its rule.
+    assert routers["b"] == (len(routers["b"][1]), routers["b"][1])
+    # "0" keeps the default, as Traefik's zero value does.
+    routers, _ = _routers(tmp_path, _two_ingresses({"router.priority": "0"}, {}))
+    assert routers["a"][0] == len(routers["a"][1])
+
+
+def test_a_priority_that_is_not_an_integer_skips_the_ingress(tmp_path: Path) -> None:
+    routers, codes = _routers(tmp_path, _two_ingresses({"router.priority": "high"}, {}))
+    assert "a" not in routers and "b" in routers
+    assert "invalid-annotation" in codes
+
+
+def test_router_pathmatcher_applies_to_implementation_specific_paths(tmp_path: Path) -> None:
+    routers, _ = _routers(
+        tmp_path, _two_ingresses({"router.pathmatcher": "Path"}, {"router.pathmatcher": "Path"})
+    )
+    assert routers["a"][1] == f"Host(`{HOST}`) && Path(`/api`)"
+    # A Prefix path keeps PathPrefix whatever the annotation says.
+    assert routers["b"][1] == f"Host(`{HOST}`) && PathPrefix(`/api/v1`)"
+    routers, codes = _routers(tmp_path, _two_ingresses({"router.pathmatcher": "Bogus"}, {}))
+    assert "a" not in routers and "invalid-annotation" in codes
+    routers, codes = _routers(tmp_path, _two_ingresses({"router.pathmatcher": "PathRegexp"}, {}))
+    assert "a" not in routers and "unsupported-annotation" in codes
+
+
+def test_router_pathmatcher_path_is_exact_on_the_wire(tmp_path: Path) -> None:
+    fixture = tmp_path / "fixture"
+    fixture.mkdir()
+    service = folder_text({}).split("---\n", 1)[1]
+    text = _two_ingresses({"router.pathmatcher": "Path"}, {})
+    (fixture / "app.yaml").write_text(text + "---\n" + service)
+    with cluster(fixture) as pods:
+        folder = pods.write(tmp_path / "manifests")
+        with run_proxy(folder, flavor=Flavor.TRAEFIK) as served:
+            assert served.get("/api", host=HOST).status_code == 200
+            # Path(`/api`) does not take /apix (PathPrefix would).
+            assert served.get("/apix", host=HOST).status_code == 404

@@ -21,10 +21,11 @@ from .nginx.keys import support_of as nginx_support
 from .spec.annotations import KEYS as SPEC_KEYS
 from .traefik.annotations import KEYS as TRAEFIK_KEYS
 from .traefik.annotations import PREFIX as TRAEFIK_PREFIX
+from .traefik.router import ROUTER_KEYS as TRAEFIK_ROUTER_KEYS
 
 __all__ = ["KNOWN_PREFIXES", "SUPPORTED", "UnknownAnnotation", "unknown_annotations"]
 
-SUPPORTED: frozenset[str] = SPEC_KEYS | NGINX_KEYS | TRAEFIK_KEYS
+SUPPORTED: frozenset[str] = SPEC_KEYS | NGINX_KEYS | TRAEFIK_KEYS | TRAEFIK_ROUTER_KEYS
 
 # Only annotations under these prefixes are checked: they belong to Ingress controllers whose
 # manifests we are asked to serve, so a name we do not know there is a typo or a feature we lack.

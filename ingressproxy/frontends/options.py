@@ -47,6 +47,10 @@ class IngressPolicy:
     rewrite: Rewrite | None = None
     # Why the Ingress got its dialect (frontends.dialects), shown by explain and the admin API.
     dialect_reason: str = ""
+    # Traefik's router.priority (None: the rule's length) and router.pathmatcher for
+    # ImplementationSpecific paths ("Path", "PathPrefix", "PathRegexp" or an invalid value).
+    priority: int | None = None
+    path_matcher: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

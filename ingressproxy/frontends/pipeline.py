@@ -42,6 +42,7 @@ from .semantics import DIALECTS, Flavor
 from .spec.classes import select_ingresses
 from .spec.compiler import AgeKey, age_key, compile_manifests, semantics_of
 from .traefik.entrypoints import entrypoints
+from .traefik.router import router_annotations
 from .traefik.rules import rule_text
 from .traefik.service import apply_service_annotations
 
@@ -57,9 +58,12 @@ def review_annotations(
     a snippet, a value with CR, LF or NUL, a redirect value its validation refuses. Elsewhere a
     snippet is only ignored, as every key of ingress-nginx's is there."""
     nginx = semantics_of(options).flavor is Flavor.NGINX
+    traefik = semantics_of(options).flavor is Flavor.TRAEFIK
     refused: set[int] = set()
     for ing in ingresses:
         key_warnings(ing, diags.append)
+        if traefik and router_annotations(ing, diags.append).refused:
+            refused.add(id(ing))  # Traefik's "Failed to parse annotations": skipped whole
         if not nginx:
             for key in sorted(ing.meta.annotations):
                 if key.startswith(PREFIX) and support_of(key) is Support.REFUSED:
@@ -108,6 +112,7 @@ def ingress_policies(
     implicit redirect of hosts with TLS."""
     sem = semantics_of(options)
     implicit = sem.implicit_ssl_redirect
+    traefik = sem.flavor is Flavor.TRAEFIK
     out: dict[ObjectRef, IngressPolicy] = {}
     for ing in ingresses:
         eps = entrypoints(ing, diags.append)
@@ -135,7 +140,10 @@ def ingress_policies(
             if fixed is not None:
                 for host in {rule.host for rule in ing.rules}:
                     filters[host] = (fixed, *filters.get(host, ()))
+        router = router_annotations(ing, lambda _: None) if traefik else None  # said above
         out[ing.ref] = IngressPolicy(
+            priority=router.priority if router is not None else None,
+            path_matcher=router.path_matcher if router is not None else None,
             entrypoints=eps,
             filters=MappingProxyType(filters),
             scheme=backend_scheme(ing.meta.annotations),

@@ -257,6 +257,18 @@ def _collect(ing: Ingress, ctx: _Context, out: _Collected) -> None:
                 )
                 continue
             matcher = _matcher(path_rule.path_type, sem)
+            rule_type = path_rule.path_type
+            chosen = policy.path_matcher
+            if chosen is not None and path_rule.path_type is PathType.IMPLEMENTATION_SPECIFIC:
+                # Traefik's router.pathmatcher: Path or PathPrefix; PathRegexp (unsupported)
+                # and invalid values leave the path out (frontends/traefik/router.py says so).
+                if chosen not in ("Path", "PathPrefix"):
+                    continue
+                if chosen == "Path":
+                    matcher, rule_type = Matcher.EXACT, PathType.EXACT
+            priority = _priority(sem, rule.host, path, rule_type)
+            if policy.priority:
+                priority = policy.priority  # Traefik's router.priority (0 keeps the default)
             route = Router(
                 ingress=ing.ref,
                 source=ing.meta.source_of(path_rule.field),
@@ -266,8 +278,8 @@ def _collect(ing: Ingress, ctx: _Context, out: _Collected) -> None:
                 path_type=path_rule.path_type,
                 backend=backend,
                 matcher=None if matcher is _default_matcher(path_rule.path_type) else matcher,
-                priority=_priority(sem, rule.host, path, path_rule.path_type),
-                rule=rule_text(rule.host, path, path_rule.path_type),
+                priority=priority,
+                rule=rule_text(rule.host, path, rule_type),
                 filters=location_filters(path, policy.filters.get(rule.host, ())),
                 entrypoints=policy.entrypoints,
                 dialect=dialect,
