@@ -4,6 +4,7 @@ map, with aliases expanded under a budget. Flow: loader -> compose -> convert ->
 
 from __future__ import annotations
 
+from sys import intern
 from typing import Any
 
 from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
@@ -69,20 +70,22 @@ class Converter:
             raise DocumentError("too-deep", f"nested more than {MAX_DEPTH} levels", _line(node))
         if isinstance(node, ScalarNode):
             return self.scalar(node)
-        if id(node) in self.active:
+        active = self.active
+        key = id(node)
+        if key in active:
             raise DocumentError("yaml-error", "an alias refers to its own anchor", _line(node))
-        self.active.add(id(node))
+        active.add(key)
         try:
-            if isinstance(node, SequenceNode):
-                if node.ctag is not SEQ_TAG:
-                    self.expect_tag(node, _SEQ)
-                return self.sequence(node, path, depth)
             if isinstance(node, MappingNode):
                 if node.ctag is not MAP_TAG:
                     self.expect_tag(node, _MAP)
                 return self.mapping(node, path, depth)
+            if isinstance(node, SequenceNode):
+                if node.ctag is not SEQ_TAG:
+                    self.expect_tag(node, _SEQ)
+                return self.sequence(node, path, depth)
         finally:
-            self.active.discard(id(node))
+            active.discard(key)
         raise DocumentError("yaml-error", "unknown YAML node", _line(node))
 
     def over_budget(self, node: Any) -> BudgetExceeded:
@@ -101,7 +104,7 @@ class Converter:
         lines = self.lines
         inline = depth < MAX_DEPTH  # an item sits at depth + 1
         for i, item in enumerate(node.value):
-            item_path = f"{path}[{i}]"
+            item_path = intern(f"{path}[{i}]")
             lines[item_path] = item.start_mark.line + 1
             if inline and item.__class__ is ScalarNode and item.ctag is STR_TAG:
                 self.count += 1
@@ -120,7 +123,7 @@ class Converter:
         # Every key is read before any value, so a bad key is reported before a bad value.
         for key_node, value_node in node.value:
             if key_node.__class__ is ScalarNode and key_node.ctag is STR_TAG:
-                key = key_node.value
+                key = intern(key_node.value)
             elif isinstance(key_node, ScalarNode) and tag_of(key_node) == _MERGE:
                 merges.append(value_node)
                 continue
@@ -140,7 +143,7 @@ class Converter:
         inline = depth < MAX_DEPTH  # a value sits at depth + 1
         prefix = f"{path}." if path else ""
         for key, key_node, value_node in explicit:
-            key_path = prefix + key
+            key_path = intern(prefix + key)
             lines[key_path] = key_node.start_mark.line + 1
             if inline and value_node.__class__ is ScalarNode and value_node.ctag is STR_TAG:
                 self.count += 1
