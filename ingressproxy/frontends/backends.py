@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
-from ..ir.model import Backend, Endpoint
+from ..ir.model import Backend, Endpoint, Router
 from ..ir.table import RouteTable
 from ..manifests.model import (
     Diagnostic,
@@ -415,32 +415,59 @@ def _from_endpoints(eps: Endpoints, service_port: ServicePort) -> tuple[list[End
     return found, not_ready, matched
 
 
+def _used_backends(table: RouteTable) -> Iterator[tuple[Router, Backend, bool]]:
+    """Every Service backend a router of `table` uses, with whether the router is one the
+    table leaves out (flavor traefik skips a path whose Service has no endpoints, as
+    Traefik does, so it is in no host's routes but still uses the Service)."""
+    hosts = [*table.exact_hosts.values(), *table.wildcard_hosts.values()]
+    if table.any_host is not None:
+        hosts.append(table.any_host)
+    routers = [(r, False) for r in table.routes()]
+    routers += [(r, True) for t in hosts for r in t.skipped]
+    for route, skipped in routers:
+        for backend in route.backend.members or (route.backend,):
+            yield route, backend, skipped
+
+
 def unbacked_services(manifests: Manifests, table: RouteTable) -> tuple[Diagnostic, ...]:
-    """One warning per Service that routes use and whose address nothing gives: no
+    """One warning per Service that routers use and whose address nothing gives: no
     EndpointSlice or Endpoints in the manifests (a cluster makes those, so rendered charts
-    lack them), no override, no DNS name. Reported at the Service, with the way out."""
+    lack them), no override, no DNS name. Reported at the Service, with the way out, in every
+    dialect: the routers that flavor traefik leaves out use the Service too."""
     resolver = BackendResolver(manifests, allow_external_name=False)
     services = {(s.meta.namespace, s.meta.name): s for s in reversed(manifests.services)}
     users: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for route in table.routes():
-        for backend in route.backend.members or (route.backend,):
-            key = (backend.namespace, backend.service)
-            svc = services.get(key)
-            if (
-                svc is None
-                or backend.endpoints
-                or svc.type == "ExternalName"
-                or resolver.has_endpoint_objects(*key)
-            ):
-                continue
-            users[key].add(str(route.ingress))
+    left_out: dict[tuple[str, str], set[bool]] = defaultdict(set)
+    for route, backend, skipped in _used_backends(table):
+        key = (backend.namespace, backend.service)
+        svc = services.get(key)
+        if (
+            svc is None
+            or backend.endpoints
+            or svc.type == "ExternalName"
+            or resolver.has_endpoint_objects(*key)
+        ):
+            continue
+        users[key].add(str(route.ingress))
+        left_out[key].add(skipped)
     out: list[Diagnostic] = []
     for (ns, name), ingresses in sorted(users.items()):
         svc = services[(ns, name)]
         msg = (
             f"used by {', '.join(sorted(ingresses))}, but the manifests have no EndpointSlice"
-            " or Endpoints for it and no backend override says where it runs (requests get"
-            f" 503): give --backend {ns}/{name}=URL, a --backends file, or --dns-backends"
+            " or Endpoints for it and no backend override says where it runs"
+            f" ({_unbacked_outcome(left_out[(ns, name)])}): give --backend {ns}/{name}=URL,"
+            " a --backends file, or --dns-backends"
         )
         out.append(Diagnostic(Severity.WARNING, "unbacked-service", msg, svc.meta.source, svc.ref))
     return tuple(out)
+
+
+def _unbacked_outcome(left_out: set[bool]) -> str:
+    """What requests for an unbacked Service get: 503 from a route, 404 where the dialect
+    left the rule out (flavor traefik)."""
+    if left_out == {False}:
+        return "requests get 503"
+    if left_out == {True}:
+        return "its rules are left out: requests get 404 or a less specific rule"
+    return "requests get 503, or 404 where a rule is left out"
