@@ -158,8 +158,32 @@ def compose(text: str) -> tuple[list[Any], tuple[int, int]]:
             pass
     yaml = YAML(typ="rt")
     nodes = list(yaml.compose_all(text))
+    _unmark_folds(nodes)
     version = getattr(yaml.resolver, "processing_version", None) or (1, 2)
     return nodes, (int(version[0]), int(version[1]))
+
+
+def _unmark_folds(nodes: list[Any]) -> None:
+    """Take out the BEL characters ruamel's round-trip scanner leaves in a folded (`>`) scalar
+    where it folded a line break (its constructor removes them to remember the folds; we read
+    node values, so `one\nline` would become `one\a line`). libyaml gives no such marks, and a
+    file cannot hold a raw BEL, so the two parsers agree after this."""
+    seen: set[int] = set()
+    pending = list(nodes)
+    while pending:
+        node = pending.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, ScalarNode):
+            if node.style == ">" and "\a" in node.value:
+                node.value = node.value.replace("\a", "")
+        elif isinstance(node, SequenceNode):
+            pending.extend(node.value)
+        else:  # MappingNode
+            for key, value in node.value:
+                pending.append(key)
+                pending.append(value)
 
 
 def is_null_document(node: Any) -> bool:
