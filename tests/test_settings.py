@@ -102,6 +102,7 @@ def sample_values(tmp_path: Path) -> dict[str, str]:
         "--admin-port": "off",
         "--ingress-class": "nginx",
         "--allow-external-name": "1",
+        "--allow-cross-namespace": "1",
         "--flavor": "traefik",
         "--default-certificate": "ns/tls",
         "--backend": "web=http://127.0.0.1:3001",

@@ -60,6 +60,13 @@ def _add_routing_flags(p: argparse.ArgumentParser) -> None:
         help="allow backends that are Services of type ExternalName",
     )
     p.add_argument(
+        "--allow-cross-namespace",
+        action="store_true",
+        default=NOT_GIVEN,
+        help="let Traefik Middleware objects reference others in another namespace (a chain's"
+        " members), as Traefik's allowCrossNamespace",
+    )
+    p.add_argument(
         "--flavor",
         type=_flavor,
         default=NOT_GIVEN,

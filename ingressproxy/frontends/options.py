@@ -28,6 +28,9 @@ class CompileOptions:
     # beat the folder's endpoints. A DNS pattern ("{service}") for Services without any.
     backend_overrides: tuple[BackendOverride, ...] = ()
     dns_pattern: str | None = None
+    # --allow-cross-namespace: Traefik's allowCrossNamespace, for references made inside
+    # Middleware objects (a chain's members).
+    allow_cross_namespace: bool = False
     # --default-certificate: a Secret `ns/name` (read by certs.compile_certs) or files.
     default_certificate: str | None = None
 
@@ -51,6 +54,10 @@ class IngressPolicy:
     # ImplementationSpecific paths ("Path", "PathPrefix", "PathRegexp" or an invalid value).
     priority: int | None = None
     path_matcher: str | None = None
+    # Traefik's router.middlewares, compiled (frontends/traefik/middlewares.py): filters run
+    # before the router's own; `left_out` says why its routers are not served, when set.
+    middlewares: tuple[Filter, ...] = ()
+    left_out: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

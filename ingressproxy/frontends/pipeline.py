@@ -42,6 +42,7 @@ from .semantics import DIALECTS, Flavor
 from .spec.classes import select_ingresses
 from .spec.compiler import AgeKey, age_key, compile_manifests, semantics_of
 from .traefik.entrypoints import entrypoints
+from .traefik.middlewares import MiddlewareIndex, router_middlewares
 from .traefik.router import router_annotations
 from .traefik.rules import rule_text
 from .traefik.service import apply_service_annotations
@@ -105,6 +106,7 @@ def ingress_policies(
     tls_hosts: frozenset[str],
     diags: list[Diagnostic],
     reasons: Mapping[ObjectRef, str] | None = None,
+    manifests: Manifests | None = None,
 ) -> dict[ObjectRef, IngressPolicy]:
     """Each served Ingress's annotations, read by the dialect that owns them: Traefik's
     router.entrypoints, ingress-nginx's ssl-redirect / force-ssl-redirect (as filters) and
@@ -113,6 +115,9 @@ def ingress_policies(
     sem = semantics_of(options)
     implicit = sem.implicit_ssl_redirect
     traefik = sem.flavor is Flavor.TRAEFIK
+    index = MiddlewareIndex(
+        manifests or Manifests(), allow_cross_namespace=options.allow_cross_namespace
+    )
     out: dict[ObjectRef, IngressPolicy] = {}
     for ing in ingresses:
         eps = entrypoints(ing, diags.append)
@@ -141,7 +146,10 @@ def ingress_policies(
                 for host in {rule.host for rule in ing.rules}:
                     filters[host] = (fixed, *filters.get(host, ()))
         router = router_annotations(ing, lambda _: None) if traefik else None  # said above
+        chain = router_middlewares(ing, index, diags.append) if traefik else None
         out[ing.ref] = IngressPolicy(
+            middlewares=chain.filters if chain is not None else (),
+            left_out=chain.error if chain is not None else None,
             priority=router.priority if router is not None else None,
             path_matcher=router.path_matcher if router is not None else None,
             entrypoints=eps,
@@ -333,7 +341,7 @@ def _compile_dialect(
         served = [i for i in served if id(i) not in refused]
         kept = tuple(i for i in manifests.ingresses if id(i) not in refused)
         manifests = replace(manifests, ingresses=kept)
-    policies = ingress_policies(served, options, certs.tls_hosts, diags, reasons)
+    policies = ingress_policies(served, options, certs.tls_hosts, diags, reasons, manifests)
     regex = regex_hosts(served, policies)
     entry: Mapping[ObjectRef, frozenset[EntryPoint]] = {
         ref: p.entrypoints for ref, p in policies.items()

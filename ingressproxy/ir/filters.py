@@ -35,6 +35,7 @@ __all__ = [
     "RedirectHost",
     "RedirectScheme",
     "RedirectURL",
+    "ReplacePath",
     "RequestFilter",
     "RequestHeaders",
     "ResponseFilter",
@@ -128,17 +129,25 @@ class RedirectScheme:
     # ingress-nginx drops one trailing "/" of the request URI unless preserve-trailing-slash
     # (lua_ingress.lua: `/` itself becomes "https://host"); Traefik keeps the target as it is.
     strip_trailing_slash: bool = False
+    # With status None: Traefik's permanent redirect (301 for GET, else 308) or, False, its
+    # temporary one (302 for GET, else 307), as redirect.go's moveHandler picks them.
+    permanent: bool = True
+    # Traefik's redirectScheme `port`: the Location's port ("443" or none: no port); None:
+    # the TLS listener's port.
+    port: str | None = None
 
     def on_request(self, req: FilterRequest) -> Answer | None:
         if req.scheme == "https" or req.https_port is None or not _SAFE_HOST.match(req.host):
             return None
         status = self.status
         if status is None:
-            status = 301 if req.method == "GET" else 308
+            get = req.method == "GET"
+            status = (301 if get else 308) if self.permanent else (302 if get else 307)
         target = req.target
         if self.strip_trailing_slash and target.endswith("/"):
             target = target[:-1]
-        location = https_url(req.host, req.https_port, target)
+        port = req.https_port if self.port is None else int(self.port or 443)
+        location = https_url(req.host, port, target)
         return Answer(status, (("location", location),), f"{status} redirect to {location}\n")
 
 
@@ -347,15 +356,43 @@ class StripPrefix:
     phase: ClassVar[Phase] = Phase.REQUEST
     prefixes: tuple[str, ...]
     forwarded_prefix: bool = True  # set X-Forwarded-Prefix to what was removed
+    # Traefik adds X-Forwarded-Prefix (req.Header.Add) rather than replacing it.
+    add_header: bool = False
+    # Traefik answers 400 when the stripped path is not clean (a "." or ".." segment left
+    # by the cut, e.g. /api./foo without /api): the upstream would resolve it elsewhere.
+    reject_dot_segments: bool = False
 
     def on_request(self, req: FilterRequest) -> Answer | None:
         for prefix in self.prefixes:
             if req.path.startswith(prefix):
                 rest = req.path[len(prefix) :]
                 req.path = rest if rest.startswith("/") else "/" + rest
+                if self.reject_dot_segments and _DOT_SEGMENT.search(req.path):
+                    return Answer(400, (), "400 Bad Request\n")
                 if self.forwarded_prefix:
-                    req.set_header("x-forwarded-prefix", prefix)
+                    if self.add_header:
+                        req.headers.append((b"x-forwarded-prefix", prefix.encode("latin-1")))
+                    else:
+                        req.set_header("x-forwarded-prefix", prefix)
                 break
+        return None
+
+
+# A "." or ".." path segment.
+_DOT_SEGMENT = re.compile(r"/\.\.?(?:/|$)")
+
+
+@dataclass(frozen=True, slots=True)
+class ReplacePath:
+    """Replace the whole path that goes upstream (Traefik's replacePath): the previous path
+    goes in X-Replaced-Path (req.Header.Add), the query string stays."""
+
+    phase: ClassVar[Phase] = Phase.REQUEST
+    path: str
+
+    def on_request(self, req: FilterRequest) -> Answer | None:
+        req.headers.append((b"x-replaced-path", req.path.encode("latin-1")))
+        req.path = quote(self.path, safe=_PATH_SAFE)
         return None
 
 
@@ -491,6 +528,7 @@ RequestFilter = (
     | RedirectHost
     | RedirectScheme
     | RedirectURL
+    | ReplacePath
     | RequestHeaders
     | RewriteTarget
     | SetUpstreamHost

@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import TypeVar
 
 from .decode_ingress import read_ingress, read_ingress_class
+from .decode_traefik import MIDDLEWARE_APIS, read_middleware
 from .fields import ObjectReader, absent, join_path, read_meta, ref_of
 from .k8snames import (
     config_key_errors,
@@ -36,6 +37,7 @@ from .model import (
     Ingress,
     IngressClass,
     Manifests,
+    Middleware,
     ObjectRef,
     RawDocument,
     Secret,
@@ -327,6 +329,7 @@ _KINDS: dict[tuple[str, str], tuple[_Decoder, bool]] = {
     ("v1", "Endpoints"): (_endpoints, False),
     ("discovery.k8s.io/v1", "EndpointSlice"): (_endpoint_slice, False),
     ("v1", "Secret"): (_secret, False),
+    **{(api, "Middleware"): (read_middleware, False) for api in MIDDLEWARE_APIS},
 }
 
 # Older versions of the kinds we honour, with the Kubernetes release that stopped serving
@@ -411,5 +414,6 @@ def decode(documents: Iterable[RawDocument]) -> tuple[Manifests, tuple[Diagnosti
         endpoints=ordered("Endpoints", Endpoints),
         endpoint_slices=ordered("EndpointSlice", EndpointSlice),
         secrets=ordered("Secret", Secret),
+        middlewares=ordered("Middleware", Middleware),
     )
     return manifests, tuple(sorted(diagnostics, key=Diagnostic.sort_key))

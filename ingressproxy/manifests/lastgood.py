@@ -19,6 +19,7 @@ from .model import (
     Ingress,
     IngressClass,
     Manifests,
+    Middleware,
     ObjectRef,
     RawDocument,
     Secret,
@@ -28,7 +29,7 @@ from .model import (
 
 __all__ = ["GoodState", "carry_forward_files", "carry_forward_objects", "objects_by_ref"]
 
-KObject = Ingress | IngressClass | Service | Endpoints | EndpointSlice | Secret
+KObject = Ingress | IngressClass | Service | Endpoints | EndpointSlice | Secret | Middleware
 
 # Loader codes meaning "this file could not be read as a whole" (its documents were dropped).
 FILE_FAILURES = frozenset({"yaml-error", "unreadable", "too-large"})
@@ -53,6 +54,7 @@ def objects_by_ref(m: Manifests) -> dict[ObjectRef, KObject]:
         m.endpoints,
         m.endpoint_slices,
         m.secrets,
+        m.middlewares,
     )
     for group in groups:
         for obj in group:
@@ -132,7 +134,7 @@ def carry_forward_objects(
     return _with(manifests, kept), tuple(extra)
 
 
-T = TypeVar("T", Ingress, IngressClass, Service, Endpoints, EndpointSlice, Secret)
+T = TypeVar("T", Ingress, IngressClass, Service, Endpoints, EndpointSlice, Secret, Middleware)
 
 
 def _merged(current: tuple[T, ...], extra: list[KObject], kind: type[T]) -> tuple[T, ...]:
@@ -155,4 +157,5 @@ def _with(m: Manifests, extra: list[KObject]) -> Manifests:
         endpoints=_merged(m.endpoints, extra, Endpoints),
         endpoint_slices=_merged(m.endpoint_slices, extra, EndpointSlice),
         secrets=_merged(m.secrets, extra, Secret),
+        middlewares=_merged(m.middlewares, extra, Middleware),
     )

@@ -359,6 +359,20 @@ class Secret:
 
 
 @dataclass(frozen=True, slots=True)
+class Middleware:
+    """A Traefik Middleware object (traefik.io/v1alpha1, or the v2 group traefik.containo.us):
+    its spec as written, compiled by the traefik front-end (frontends/traefik/middlewares)."""
+
+    meta: Meta
+    api_version: str
+    spec: Mapping[str, object]
+
+    @property
+    def ref(self) -> ObjectRef:
+        return self.meta.ref("Middleware")
+
+
+@dataclass(frozen=True, slots=True)
 class Manifests:
     """Everything decoded from one load, in a deterministic order (by source)."""
 
@@ -368,3 +382,4 @@ class Manifests:
     endpoints: tuple[Endpoints, ...] = ()
     endpoint_slices: tuple[EndpointSlice, ...] = ()
     secrets: tuple[Secret, ...] = ()
+    middlewares: tuple[Middleware, ...] = ()

@@ -49,6 +49,7 @@ def compile_options(settings: Settings) -> CompileOptions:
     return CompileOptions(
         ingress_classes=settings.ingress_classes,
         allow_external_name=settings.allow_external_name,
+        allow_cross_namespace=settings.allow_cross_namespace,
         flavor=settings.flavor,
         backend_overrides=settings.backend_overrides,
         dns_pattern=settings.dns_pattern,
@@ -115,6 +116,7 @@ def build_snapshot(
         + len(manifests.endpoints)
         + len(manifests.endpoint_slices)
         + len(manifests.secrets)
+        + len(manifests.middlewares)
     )
     diagnostics = tuple(
         sorted(

@@ -201,6 +201,7 @@ class Settings:
     ingress_classes: tuple[str, ...] = ()
     trusted_proxies: tuple[IPNetwork, ...] = ()
     allow_external_name: bool = False
+    allow_cross_namespace: bool = False
     # Whose routing semantics to follow: per Ingress, its controller's (frontends.dialects).
     flavor: Flavor = Flavor.AUTO
     debug_headers: bool = False  # X-Ingressproxy-Route on each proxied response
@@ -336,6 +337,7 @@ def resolve(given: Mapping[str, Any] | None, env: Mapping[str, str] | None = Non
         ingress_classes=tuple(src.many("--ingress-class", _commas)[0]),
         trusted_proxies=parse_networks(*src.many("--trusted-proxies", lambda t: [t])),
         allow_external_name=src.switch("--allow-external-name"),
+        allow_cross_namespace=src.switch("--allow-cross-namespace"),
         flavor=src.get("--flavor", _flavor, d.flavor),
         debug_headers=src.switch("--debug-headers"),
         poll=src.switch("--poll"),

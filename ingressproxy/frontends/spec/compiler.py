@@ -232,6 +232,8 @@ def _priority(sem: Semantics, host: str | None, path: str | None, pt: PathType |
 def _collect(ing: Ingress, ctx: _Context, out: _Collected) -> None:
     sem = ctx.sem
     policy = ctx.policy(ing)
+    if policy.left_out is not None:
+        return  # Traefik builds no router for it (a middleware is missing or invalid)
     dialect = str(sem.flavor)
     order = 0
     for rule in ing.rules:
@@ -280,7 +282,9 @@ def _collect(ing: Ingress, ctx: _Context, out: _Collected) -> None:
                 matcher=None if matcher is _default_matcher(path_rule.path_type) else matcher,
                 priority=priority,
                 rule=rule_text(rule.host, path, rule_type),
-                filters=location_filters(path, policy.filters.get(rule.host, ())),
+                filters=location_filters(
+                    path, (*policy.filters.get(rule.host, ()), *policy.middlewares)
+                ),
                 entrypoints=policy.entrypoints,
                 dialect=dialect,
                 dialect_reason=policy.dialect_reason,
@@ -322,7 +326,7 @@ def _collect(ing: Ingress, ctx: _Context, out: _Collected) -> None:
             backend,
             priority=_priority(sem, None, None, None),
             rule=rule_text(None, None, None),
-            filters=policy.filters.get(None, ()),
+            filters=(*policy.filters.get(None, ()), *policy.middlewares),
             entrypoints=policy.entrypoints,
             dialect=dialect,
             dialect_reason=policy.dialect_reason,
