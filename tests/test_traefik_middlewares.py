@@ -251,3 +251,16 @@ def test_the_v2_group_is_read_with_a_warning(tmp_path: Path) -> None:
     with proxy(tmp_path, strip, ingress("app", "/", "apps-strip@kubernetescrd")) as served:
         assert echo(served.get("/api/x", host=HOST)).target == "/x"
         assert "deprecated-api-group" in codes(served)
+
+
+def test_the_admin_api_names_each_routers_middlewares(tmp_path: Path) -> None:
+    from ingressproxy.admin.api import build_view
+
+    strip = middleware("strip", "stripPrefix:\n  prefixes: [/api]\n")
+    add = middleware("add", "addPrefix:\n  prefix: /v2\n")
+    refs = "apps-strip@kubernetescrd, apps-add@kubernetescrd"
+    with proxy(tmp_path, strip, add, ingress("app", "/", refs)) as served:
+        view = build_view(served.app.state.holder.current)
+        (router,) = view.routers
+        assert router["middlewares"] == ["apps-strip@kubernetescrd", "apps-add@kubernetescrd"]
+        assert router["filters"] == ["StripPrefix", "AddPrefix"]

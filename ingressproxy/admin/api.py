@@ -225,6 +225,7 @@ class _Router:
             "dialect": self.router.dialect if self.router else None,
             "dialectReason": (self.router.dialect_reason or None) if self.router else None,
             "filters": [type(f).__name__ for f in self.router.filters] if self.router else [],
+            "middlewares": list(self.router.middlewares) if self.router else [],
             "host": self.host,
             "path": self.path,
             "pathType": self.path_type,

@@ -57,6 +57,7 @@ class IngressPolicy:
     # Traefik's router.middlewares, compiled (frontends/traefik/middlewares.py): filters run
     # before the router's own; `left_out` says why its routers are not served, when set.
     middlewares: tuple[Filter, ...] = ()
+    middleware_names: tuple[str, ...] = ()
     left_out: str | None = None
 
 

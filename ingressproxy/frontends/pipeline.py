@@ -149,6 +149,7 @@ def ingress_policies(
         chain = router_middlewares(ing, index, diags.append) if traefik else None
         out[ing.ref] = IngressPolicy(
             middlewares=chain.filters if chain is not None else (),
+            middleware_names=chain.names if chain is not None else (),
             left_out=chain.error if chain is not None else None,
             priority=router.priority if router is not None else None,
             path_matcher=router.path_matcher if router is not None else None,

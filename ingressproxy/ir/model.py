@@ -167,6 +167,9 @@ class Router:
     dialect_reason: str = ""  # why its object got that dialect (its class, its annotations)
     # More than host and path: every condition must hold (header, query, cookie, method).
     conditions: tuple[Condition, ...] = ()
+    # The named middlewares whose filters it carries, as the dialect names them (Traefik's
+    # "ns-name@kubernetescrd"), for tools: the dashboard shows them as Traefik's does.
+    middlewares: tuple[str, ...] = ()
     # The response phase's error pages: answers of some statuses replaced by another
     # service's (a subrequest the proxy makes, so not a pure filter).
     errors: ErrorPages | None = None

@@ -182,7 +182,8 @@ function renderRouters(query) {
         ...reasons),
       el("td", {}, service),
       el("td", { class: "dialect", title: r.dialectReason ?? "", text: r.dialect ?? "" },
-        ...(r.filters ?? []).map((f) => el("span", { class: "why", text: f }))),
+        ...(r.filters ?? []).map((f) => el("span", { class: "why", text: f })),
+        ...(r.middlewares ?? []).map((m) => el("span", { class: "why middleware", text: m }))),
       ...trafficCells(r.name),
       el("td", { class: "mono" }, source(r.source, r.field), el("span", { class: "rid", title: "router id (Traefik's name for it)", text: r.name }))));
   }
@@ -326,7 +327,8 @@ function renderExplanation(x) {
     const r = x.route;
     fact("router", el("span", { class: "chosen" }, ruleLine(r)),
       el("div", { class: "muted small" }, `${r.pathType ?? "default backend"} · ${r.dialect}${r.dialectReason ? ` (${r.dialectReason})` : ""} · `,
-        source(r.source, r.field), r.filters.length ? ` · filters: ${r.filters.join(", ")}` : ""));
+        source(r.source, r.field), r.filters.length ? ` · filters: ${r.filters.join(", ")}` : "",
+        (r.middlewares ?? []).length ? ` · middlewares: ${r.middlewares.join(", ")}` : ""));
   }
   if (x.backend) {
     const eps = [...new Set(x.backend.endpoints)];

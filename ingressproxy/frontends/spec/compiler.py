@@ -285,6 +285,7 @@ def _collect(ing: Ingress, ctx: _Context, out: _Collected) -> None:
                 filters=location_filters(
                     path, (*policy.filters.get(rule.host, ()), *policy.middlewares)
                 ),
+                middlewares=policy.middleware_names,
                 entrypoints=policy.entrypoints,
                 dialect=dialect,
                 dialect_reason=policy.dialect_reason,
@@ -327,6 +328,7 @@ def _collect(ing: Ingress, ctx: _Context, out: _Collected) -> None:
             priority=_priority(sem, None, None, None),
             rule=rule_text(None, None, None),
             filters=(*policy.filters.get(None, ()), *policy.middlewares),
+            middlewares=policy.middleware_names,
             entrypoints=policy.entrypoints,
             dialect=dialect,
             dialect_reason=policy.dialect_reason,

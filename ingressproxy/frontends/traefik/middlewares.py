@@ -85,6 +85,7 @@ def _normalize(name: str) -> str:
 class Resolved:
     filters: tuple[Filter, ...] = ()
     error: str | None = None  # set: the routers are left out, this says why
+    names: tuple[str, ...] = ()  # the qualified names referenced, in order
 
 
 class MiddlewareIndex:
@@ -171,6 +172,7 @@ def router_middlewares(ing: Ingress, index: MiddlewareIndex, report: Report) -> 
         return Resolved()
     where = f"metadata.annotations.{MIDDLEWARES}"
     filters: list[Filter] = []
+    names: list[str] = []
     for ref in (r.strip() for r in raw.split(",")):
         if not ref:
             continue
@@ -187,7 +189,8 @@ def router_middlewares(ing: Ingress, index: MiddlewareIndex, report: Report) -> 
             report(_ing_diag(ing, "invalid-middleware", msg, where))
             return Resolved(error=msg)
         filters += got.filters
-    return Resolved(tuple(filters))
+        names.append(qualified)
+    return Resolved(tuple(filters), names=tuple(names))
 
 
 # --------------------------------------------------------------------------- kinds
