@@ -22,6 +22,7 @@ from .backends import BackendResolver
 from .certs import CertTable
 from .dialects import choose_dialects
 from .nginx.annotations import BACKEND_PROTOCOL, PREFIX, annotation_diagnostic
+from .nginx.cors import cors_filters
 from .nginx.errors import apply_error_plans, error_plans
 from .nginx.hosts import (
     FROM_TO_WWW_REDIRECT,
@@ -145,6 +146,13 @@ def ingress_policies(
             if fixed is not None:
                 for host in {rule.host for rule in ing.rules}:
                     filters[host] = (fixed, *filters.get(host, ()))
+            # nginx.tmpl's CORS block: its `if`s come before the location's `return` in the
+            # rewrite phase, so a preflight is answered before any redirect (and before the
+            # access phase's allow/deny and authentication).
+            cors = cors_filters(ing, diags.append)
+            if cors:
+                for host in {rule.host for rule in ing.rules} | {None}:
+                    filters[host] = (*cors, *filters.get(host, ()))
         router = router_annotations(ing, lambda _: None) if traefik else None  # said above
         chain = router_middlewares(ing, index, diags.append) if traefik else None
         out[ing.ref] = IngressPolicy(

@@ -20,10 +20,14 @@ from .regex import compiled
 
 __all__ = [
     "FRAMING_FIELDS",
+    "RESPONSE_KINDS",
     "AddPrefix",
     "Answer",
     "AppRoot",
     "BodyLimit",
+    "CorsHeaders",
+    "CorsPolicy",
+    "CorsPreflight",
     "DefaultBackendHeaders",
     "ErrorContext",
     "Filter",
@@ -87,10 +91,13 @@ class FilterRequest:
 @dataclass(slots=True)
 class FilterResponse:
     """A response head as the response filters see it: `headers` (lower-case names) go to
-    the client as the filters leave them."""
+    the client as the filters leave them. `request_headers` and `method` are the request's,
+    for reading (CORS answers depend on its Origin)."""
 
     status: int
     headers: list[tuple[bytes, bytes]]
+    request_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    method: str = "GET"
 
 
 @dataclass(frozen=True, slots=True)
@@ -518,11 +525,92 @@ class NotFound:
         return Answer(404, (), f'no route for host "{req.host}" path "{req.path}"\n')
 
 
+@dataclass(frozen=True, slots=True)
+class CorsPolicy:
+    """ingress-nginx's CORS (the cors annotations, nginx.tmpl's CORS block): which Origins
+    are allowed and the Access-Control-* values. `pattern` is buildCorsOriginRegex's
+    alternation, compared case-insensitively and anchored at the end only (`$http_origin ~*
+    (...)$`), as nginx does; "" allows any origin, and then every answer says
+    `Access-Control-Allow-Origin: *`, Origin header or not (`set $http_origin *`)."""
+
+    pattern: str = ""
+    allow_methods: str = "GET, PUT, POST, DELETE, PATCH, OPTIONS"
+    allow_headers: str = (
+        "DNT,Keep-Alive,User-Agent,X-Requested-With,If-Modified-Since,Cache-Control,"
+        "Content-Type,Range,Authorization"
+    )
+    expose_headers: str = ""
+    allow_credentials: bool = True
+    max_age: int = 1728000
+
+    def origin(self, headers: list[tuple[bytes, bytes]]) -> str | None:
+        """The Access-Control-Allow-Origin value for a request, None when it gets no CORS."""
+        if not self.pattern:
+            return "*"
+        got = next((v for k, v in headers if k == b"origin"), None)
+        if got is None:
+            return None
+        text = got.decode("latin-1")
+        if "\r" in text or "\n" in text:
+            return None
+        return text if compiled(f"({self.pattern})$").search(text) else None
+
+    def fields(self, origin: str) -> list[tuple[bytes, bytes]]:
+        out = [(b"access-control-allow-origin", origin)]
+        if self.allow_credentials:
+            out.append((b"access-control-allow-credentials", "true"))
+        out.append((b"access-control-allow-methods", self.allow_methods))
+        out.append((b"access-control-allow-headers", self.allow_headers))
+        if self.expose_headers:
+            out.append((b"access-control-expose-headers", self.expose_headers))
+        out.append((b"access-control-max-age", str(self.max_age)))
+        return [(k, v.encode("latin-1")) for k, v in out]
+
+
+@dataclass(frozen=True, slots=True)
+class CorsPreflight:
+    """An OPTIONS request from an allowed Origin is answered here, 204 with the CORS headers
+    and no upstream call (nginx.tmpl: `if ($cors = "trueoptions") { ... return 204; }`, in
+    the rewrite phase, so before authentication); other OPTIONS requests go upstream."""
+
+    phase: ClassVar[Phase] = Phase.REQUEST
+    policy: CorsPolicy
+
+    def on_request(self, req: FilterRequest) -> Answer | None:
+        if req.method != "OPTIONS":
+            return None
+        origin = self.policy.origin(req.headers)
+        if origin is None:
+            return None
+        fields = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in self.policy.fields(origin)]
+        fields.append(("content-type", "text/plain charset=UTF-8"))
+        return Answer(204, tuple(fields), "")
+
+
+@dataclass(frozen=True, slots=True)
+class CorsHeaders:
+    """The CORS headers on every answer to a request from an allowed Origin (more_set_headers:
+    set, replacing the upstream's, whatever the status)."""
+
+    phase: ClassVar[Phase] = Phase.RESPONSE
+    policy: CorsPolicy
+
+    def on_response(self, resp: FilterResponse) -> None:
+        origin = self.policy.origin(resp.request_headers)
+        if origin is None:
+            return
+        fields = self.policy.fields(origin)
+        names = {k for k, _ in fields}
+        resp.headers[:] = [(k, v) for k, v in resp.headers if k not in names]
+        resp.headers += fields
+
+
 # The filters a router can carry; dialects add kinds here as they start to emit them.
 RequestFilter = (
     AddPrefix
     | AppRoot
     | BodyLimit
+    | CorsPreflight
     | DefaultBackendHeaders
     | NotFound
     | RedirectHost
@@ -535,5 +623,6 @@ RequestFilter = (
     | SourceRange
     | StripPrefix
 )
-ResponseFilter = ResponseHeaders
+ResponseFilter = ResponseHeaders | CorsHeaders
+RESPONSE_KINDS = (ResponseHeaders, CorsHeaders)
 Filter = RequestFilter | ResponseFilter

@@ -15,7 +15,7 @@ from enum import StrEnum
 
 from ..manifests.model import ObjectRef, PathType, Source
 from .conditions import Condition, RequestView
-from .filters import ErrorContext, Filter, RequestFilter, ResponseFilter, ResponseHeaders
+from .filters import RESPONSE_KINDS, ErrorContext, Filter, RequestFilter, ResponseFilter
 from .regex import compiled
 from .service import Balance, RetryPolicy, Timeouts
 
@@ -187,8 +187,8 @@ class Router:
 
     def __post_init__(self) -> None:
         if self.filters:
-            request = tuple(f for f in self.filters if not isinstance(f, ResponseHeaders))
-            response = tuple(f for f in self.filters if isinstance(f, ResponseHeaders))
+            request = tuple(f for f in self.filters if not isinstance(f, RESPONSE_KINDS))
+            response = tuple(f for f in self.filters if isinstance(f, RESPONSE_KINDS))
             object.__setattr__(self, "request_filters", request)
             object.__setattr__(self, "response_filters", response)
 

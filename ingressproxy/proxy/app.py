@@ -255,7 +255,7 @@ class ProxyApp:
             for f in route.request_filters:
                 answer = f.on_request(req)
                 if answer is not None:
-                    await self._filter_answer(send, answer)
+                    await self._filter_answer(send, answer, route, head, scope["method"])
                     return
             forward, query, limit = req.path, req.query.encode("latin-1"), req.max_body_size
         if route is None:
@@ -318,7 +318,7 @@ class ProxyApp:
                 upstream = await self._error_exchange(errors, status, scope, head, note)
             reply = self._rewriter.response(upstream.headers, upstream.status)
             if route.response_filters:
-                edited = FilterResponse(upstream.status, reply.headers)
+                edited = FilterResponse(upstream.status, reply.headers, head.headers, method)
                 for edit in route.response_filters:
                     edit.on_response(edited)
             if set_cookie is not None:
@@ -623,16 +623,26 @@ class ProxyApp:
     ) -> FilterRequest:
         return filter_request(scope, host, path, head, self.https_port, self._max_body_size)
 
-    async def _filter_answer(self, send: Send, answer: Answer) -> None:
-        """A filter's own answer (a redirect, a refusal), as a short text/plain response."""
+    async def _filter_answer(
+        self,
+        send: Send,
+        answer: Answer,
+        route: Router | None = None,
+        request: RequestHead | None = None,
+        method: str = "GET",
+    ) -> None:
+        """A filter's own answer (a redirect, a refusal), as a short text/plain response,
+        through the router's response filters (nginx's more_set_headers reach those too)."""
         body = answer.body.encode("latin-1", "replace")
-        head = self._rewriter.response(
-            [
-                *((k.encode("latin-1"), v.encode("latin-1", "replace")) for k, v in answer.headers),
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(body)).encode("ascii")),
-            ]
-        )
+        fields = [(k.encode("latin-1"), v.encode("latin-1", "replace")) for k, v in answer.headers]
+        if not any(k == b"content-type" for k, _ in fields):
+            fields.append((b"content-type", b"text/plain; charset=utf-8"))
+        fields.append((b"content-length", str(len(body)).encode("ascii")))
+        if route is not None and request is not None and route.response_filters:
+            edited = FilterResponse(answer.status, fields, request.headers, method)
+            for edit in route.response_filters:
+                edit.on_response(edited)
+        head = self._rewriter.response(fields)
         await send(
             {"type": "http.response.start", "status": answer.status, "headers": head.headers}
         )

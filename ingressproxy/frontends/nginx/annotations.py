@@ -44,6 +44,14 @@ KEYS: frozenset[str] = frozenset(
         PREFIX + "temporal-redirect-code",
         PREFIX + "relative-redirects",
         PREFIX + "app-root",
+        # nginx/cors.py (the nginx dialect only)
+        PREFIX + "enable-cors",
+        PREFIX + "cors-allow-origin",
+        PREFIX + "cors-allow-headers",
+        PREFIX + "cors-allow-methods",
+        PREFIX + "cors-allow-credentials",
+        PREFIX + "cors-expose-headers",
+        PREFIX + "cors-max-age",
         # nginx/errors.py (the nginx dialect only)
         PREFIX + "default-backend",
         PREFIX + "custom-http-errors",

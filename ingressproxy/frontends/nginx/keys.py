@@ -69,6 +69,7 @@ _REWRITE = "tests/test_nginx_rewrite.py::"
 _HOSTS = "tests/test_nginx_hosts.py::"
 _OURS = "tests/test_nginx_annotations.py::"
 _ERRORS = "tests/test_nginx_errors.py::"
+_CORS = "tests/test_nginx_cors.py::"
 _BUFFERS = "nginx's buffering of bodies; the proxy streams them both ways"
 _TIMEOUTS = "upstream timeouts of the location (504); the proxy's are global settings"
 _RATE = "rate limiting per client address (503 when exceeded)"
@@ -320,17 +321,41 @@ _TABLE: tuple[KnownKey, ...] = (
         "canary-weight",
         "canary-weight-total",
     ),
-    *_keys(
-        "cors",
-        _N,
-        "CORS (preflight answers, Access-Control-* headers)",
-        "cors-allow-credentials",
-        "cors-allow-headers",
-        "cors-allow-methods",
-        "cors-allow-origin",
-        "cors-expose-headers",
-        "cors-max-age",
+    _honoured(
         "enable-cors",
+        "cors",
+        "CORS: preflight answers (204) and Access-Control-* headers for allowed origins",
+        _CORS + "test_enable_cors_with_the_defaults",
+    ),
+    _honoured(
+        "cors-allow-origin",
+        "cors",
+        "the origins CORS allows (a list; *.domain is one label; * any)",
+        _CORS + "test_allowed_origins",
+    ),
+    _honoured(
+        "cors-allow-headers", "cors", "Access-Control-Allow-Headers", _CORS + "test_cors_values"
+    ),
+    _honoured(
+        "cors-allow-methods", "cors", "Access-Control-Allow-Methods", _CORS + "test_cors_values"
+    ),
+    _honoured(
+        "cors-allow-credentials",
+        "cors",
+        "Access-Control-Allow-Credentials (default true)",
+        _CORS + "test_cors_allow_credentials_false_drops_the_header",
+    ),
+    _honoured(
+        "cors-expose-headers",
+        "cors",
+        "Access-Control-Expose-Headers",
+        _CORS + "test_cors_values",
+    ),
+    _honoured(
+        "cors-max-age",
+        "cors",
+        "Access-Control-Max-Age (default 1728000)",
+        _CORS + "test_cors_values",
     ),
     *_keys("customheaders", _N, "response headers from a ConfigMap", "custom-headers"),
     _honoured(
