@@ -22,6 +22,7 @@ from .backends import BackendResolver
 from .certs import CertTable
 from .dialects import choose_dialects
 from .nginx.annotations import BACKEND_PROTOCOL, PREFIX, annotation_diagnostic
+from .nginx.auth import basic_auth
 from .nginx.cors import cors_filters
 from .nginx.errors import apply_error_plans, error_plans
 from .nginx.hosts import (
@@ -116,6 +117,9 @@ def ingress_policies(
     sem = semantics_of(options)
     implicit = sem.implicit_ssl_redirect
     traefik = sem.flavor is Flavor.TRAEFIK
+    secrets = {
+        (s.meta.namespace, s.meta.name): s for s in reversed((manifests or Manifests()).secrets)
+    }
     index = MiddlewareIndex(
         manifests or Manifests(), allow_cross_namespace=options.allow_cross_namespace
     )
@@ -153,6 +157,11 @@ def ingress_policies(
             if cors:
                 for host in {rule.host for rule in ing.rules} | {None}:
                     filters[host] = (*cors, *filters.get(host, ()))
+            # auth_basic is nginx's access phase: after every rewrite-phase answer above.
+            auth = basic_auth(ing, secrets, diags.append)
+            if auth is not None:
+                for host in {rule.host for rule in ing.rules} | {None}:
+                    filters[host] = (*filters.get(host, ()), auth)
         router = router_annotations(ing, lambda _: None) if traefik else None  # said above
         chain = router_middlewares(ing, index, diags.append) if traefik else None
         out[ing.ref] = IngressPolicy(

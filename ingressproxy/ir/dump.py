@@ -6,6 +6,8 @@ Flow: RouteTable / Diagnostic -> dump_* -> JSON for golden tests, the admin API 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from ..manifests.model import Diagnostic
 from .filters import Filter
 from .model import Backend, Router
@@ -59,6 +61,8 @@ def _plain(value: object) -> object:
         return value
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return sorted(str(k) for k in value)  # names only: never a password hash
     return str(value)
 
 

@@ -13,6 +13,7 @@ import ipaddress
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
+from types import MappingProxyType
 from typing import TypeVar
 
 from .decode_ingress import read_ingress, read_ingress_class
@@ -314,7 +315,9 @@ def _secret(obj: ObjectReader, data: Mapping[str, object]) -> Secret:
     if _LAST_APPLIED in meta.annotations:
         kept = {k: v for k, v in meta.annotations.items() if k != _LAST_APPLIED}
         meta = replace(meta, annotations=frozen_map(kept))
-    return Secret(meta, kind, values.get("tls.crt"), values.get("tls.key"))
+    return Secret(
+        meta, kind, values.get("tls.crt"), values.get("tls.key"), MappingProxyType(values)
+    )
 
 
 # --------------------------------------------------------------------------- dispatch

@@ -341,14 +341,16 @@ class EndpointSlice:
 
 @dataclass(frozen=True, slots=True, repr=False)
 class Secret:
-    """core/v1 Secret, reduced to what TLS termination needs: its type and the PEM bytes of
-    `tls.crt` / `tls.key` (decoded from `data`, or taken from `stringData`). The repr shows only
-    the name and type, so key material never reaches a log line or a dump."""
+    """core/v1 Secret: its type, the PEM bytes of `tls.crt` / `tls.key` (decoded from
+    `data`, or taken from `stringData`) for TLS termination, and every key's bytes in `data`
+    (htpasswd users for basic authentication). The repr shows only the name and type, so key
+    material never reaches a log line or a dump."""
 
     meta: Meta
     type: str  # "kubernetes.io/tls", "Opaque", ...
     tls_crt: bytes | None = None
     tls_key: bytes | None = None
+    data: Mapping[str, bytes] = field(default_factory=lambda: MappingProxyType({}), repr=False)
 
     @property
     def ref(self) -> ObjectRef:

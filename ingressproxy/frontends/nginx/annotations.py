@@ -52,6 +52,11 @@ KEYS: frozenset[str] = frozenset(
         PREFIX + "cors-allow-credentials",
         PREFIX + "cors-expose-headers",
         PREFIX + "cors-max-age",
+        # nginx/auth.py (the nginx dialect only)
+        PREFIX + "auth-type",
+        PREFIX + "auth-secret",
+        PREFIX + "auth-secret-type",
+        PREFIX + "auth-realm",
         # nginx/errors.py (the nginx dialect only)
         PREFIX + "default-backend",
         PREFIX + "custom-http-errors",

@@ -70,6 +70,7 @@ _HOSTS = "tests/test_nginx_hosts.py::"
 _OURS = "tests/test_nginx_annotations.py::"
 _ERRORS = "tests/test_nginx_errors.py::"
 _CORS = "tests/test_nginx_cors.py::"
+_AUTH = "tests/test_nginx_auth.py::"
 _BUFFERS = "nginx's buffering of bodies; the proxy streams them both ways"
 _TIMEOUTS = "upstream timeouts of the location (504); the proxy's are global settings"
 _RATE = "rate limiting per client address (503 when exceeded)"
@@ -270,14 +271,29 @@ _TABLE: tuple[KnownKey, ...] = (
         "whitelist-source-range",  # the AnnotationAliases of allowlist-source-range
     ),
     *_keys("ipdenylist", _N, "client address deny list (403)", "denylist-source-range"),
-    *_keys(
-        "auth",
-        _N,
-        "basic or digest authentication (401)",
-        "auth-realm",
-        "auth-secret",
-        "auth-secret-type",
+    _honoured(
         "auth-type",
+        "auth",
+        "basic authentication (401); digest fails closed here (503, an error)",
+        _AUTH + "test_without_credentials_401_with_the_realm",
+    ),
+    _honoured(
+        "auth-secret",
+        "auth",
+        "the Secret with the htpasswd users (missing: 503)",
+        _AUTH + "test_an_invalid_secret_denies_the_location_with_503",
+    ),
+    _honoured(
+        "auth-secret-type",
+        "auth",
+        "auth-file (key auth, htpasswd lines) or auth-map (a key per user)",
+        _AUTH + "test_an_auth_map_secret",
+    ),
+    _honoured(
+        "auth-realm",
+        "auth",
+        "the realm of WWW-Authenticate",
+        _AUTH + "test_an_absent_realm_is_empty",
     ),
     *_keys(
         "authreq",

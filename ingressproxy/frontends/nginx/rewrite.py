@@ -47,6 +47,19 @@ DIALECT_ONLY = (
     PREFIX + "temporal-redirect-code",
     PREFIX + "relative-redirects",
     PREFIX + "app-root",
+    PREFIX + "default-backend",
+    PREFIX + "custom-http-errors",
+    PREFIX + "enable-cors",
+    PREFIX + "cors-allow-origin",
+    PREFIX + "cors-allow-headers",
+    PREFIX + "cors-allow-methods",
+    PREFIX + "cors-allow-credentials",
+    PREFIX + "cors-expose-headers",
+    PREFIX + "cors-max-age",
+    PREFIX + "auth-type",
+    PREFIX + "auth-secret",
+    PREFIX + "auth-secret-type",
+    PREFIX + "auth-realm",
 )
 
 # parser.RegexPathWithCapture: "/" and alphanumerics plus -._~:/ and $ for captures.
