@@ -5,6 +5,7 @@ replacepath, headers, ipallowlist, redirect scheme, chain), ported."""
 
 from __future__ import annotations
 
+import base64
 import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -232,7 +233,7 @@ def test_a_chain_across_namespaces_needs_allow_cross_namespace(tmp_path: Path) -
 
 
 def test_an_unsupported_auth_kind_fails_closed_and_others_are_skipped(tmp_path: Path) -> None:
-    auth = middleware("auth", "basicAuth:\n  secret: users\n")
+    auth = middleware("auth", "forwardAuth:\n  address: http://auth.example\n")
     gzip = middleware("gzip", "compress: {}\n")
     with proxy(
         tmp_path,
@@ -264,3 +265,54 @@ def test_the_admin_api_names_each_routers_middlewares(tmp_path: Path) -> None:
         (router,) = view.routers
         assert router["middlewares"] == ["apps-strip@kubernetescrd", "apps-add@kubernetescrd"]
         assert router["filters"] == ["StripPrefix", "AddPrefix"]
+
+
+# --------------------------------------------------------------------------- basicAuth
+
+
+def _secret(name: str, data: dict[str, str], kind: str = "Opaque") -> str:
+    lines = "".join(f"\n  {k}: {base64.b64encode(v.encode()).decode()}" for k, v in data.items())
+    meta = f"metadata: {{name: {name}, namespace: apps}}\n"
+    return f"apiVersion: v1\nkind: Secret\n{meta}type: {kind}\ndata:{lines}\n"
+
+
+def _basic(user: str, password: str) -> dict[str, str]:
+    return {"authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+def test_basic_auth_with_htpasswd_users(tmp_path: Path) -> None:
+    # basic_auth_test.go: users from a Secret of one key; realm "traefik" by default; the
+    # Authorization header reaches the upstream unless removeHeader.
+    users = _secret("users", {"users": "test:{SHA}qUqP5cyxm6YcTAhz05Hph5gvu9M=\n"})
+    auth = middleware("auth", "basicAuth:\n  secret: users\n")
+    with proxy(tmp_path, users, auth, ingress("app", "/", "apps-auth@kubernetescrd")) as served:
+        r = served.get("/", host=HOST)
+        assert r.status_code == 401
+        assert r.headers["www-authenticate"] == 'Basic realm="traefik"'
+        r = served.request("GET", "/", host=HOST, headers=_basic("test", "test"))
+        assert r.status_code == 200
+        assert echo(r).header("authorization") is not None
+        assert served.request("GET", "/", host=HOST, headers=_basic("test", "x")).status_code == 401
+
+
+def test_basic_auth_from_a_basic_auth_secret_with_its_options(tmp_path: Path) -> None:
+    users = _secret(
+        "creds", {"username": "alice", "password": "wonder"}, kind="kubernetes.io/basic-auth"
+    )
+    auth = middleware(
+        "auth",
+        "basicAuth:\n  secret: creds\n  realm: shop\n  removeHeader: true\n"
+        "  headerField: X-WebAuth-User\n",
+    )
+    with proxy(tmp_path, users, auth, ingress("app", "/", "apps-auth@kubernetescrd")) as served:
+        assert served.get("/", host=HOST).headers["www-authenticate"] == 'Basic realm="shop"'
+        got = echo(served.request("GET", "/", host=HOST, headers=_basic("alice", "wonder")))
+        assert got.header("authorization") is None
+        assert got.header("x-webauth-user") == "alice"
+
+
+def test_basic_auth_without_its_secret_leaves_the_router_out(tmp_path: Path) -> None:
+    auth = middleware("auth", "basicAuth:\n  secret: missing\n")
+    with proxy(tmp_path, auth, ingress("app", "/", "apps-auth@kubernetescrd")) as served:
+        assert served.get("/", host=HOST).status_code == 404
+        assert "invalid-middleware" in codes(served)

@@ -630,30 +630,36 @@ class BasicAuth:
     denied: str | None = None
     # nginx.tmpl sets `proxy_set_header Authorization "";`: the upstream never sees it.
     remove_header: bool = True
+    # Traefik's headerField: this request header carries the authenticated user upstream.
+    user_header: str | None = None
 
     def on_request(self, req: FilterRequest) -> Answer | None:
         if self.denied is not None:
             return Answer(503, (), "503 Service Temporarily Unavailable\n")
         raw = next((v for k, v in req.headers if k == b"authorization"), None)
-        if raw is not None and self._valid(raw):
+        user = self._valid(raw) if raw is not None else None
+        if user is not None:
             if self.remove_header:
                 req.headers[:] = [(k, v) for k, v in req.headers if k != b"authorization"]
+            if self.user_header:
+                req.set_header(self.user_header, user)
             return None
         challenge = f'Basic realm="{self.realm}"'
         return Answer(401, (("www-authenticate", challenge),), "401 Authorization Required\n")
 
-    def _valid(self, raw: bytes) -> bool:
+    def _valid(self, raw: bytes) -> str | None:
+        """The user the credentials prove, None when they prove none."""
         scheme, _, token = raw.strip().partition(b" ")
         if scheme.lower() != b"basic":
-            return False
+            return None
         try:
             decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
         except (ValueError, UnicodeDecodeError):
-            return False
+            return None
         user, sep, password = decoded.partition(":")
         hashed = self.users.get(user) if sep else None
         if hashed is None:
-            return False
+            return None
         key = hashlib.sha256(f"{user}\0{password}\0{hashed}".encode()).digest()
         known = _VERIFIED.get(key)
         if known is None:
@@ -661,7 +667,7 @@ class BasicAuth:
             if len(_VERIFIED) > 4096:
                 _VERIFIED.clear()
             _VERIFIED[key] = known
-        return known
+        return user if known else None
 
 
 # The filters a router can carry; dialects add kinds here as they start to emit them.

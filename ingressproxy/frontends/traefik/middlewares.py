@@ -17,13 +17,15 @@ does ("middleware ... does not exist"): 404, or a less specific router answers.
 
 Kinds built here, with the semantics of pkg/middlewares/*: stripPrefix, addPrefix,
 replacePath, headers (customRequestHeaders / customResponseHeaders; an empty value removes),
-redirectScheme, ipAllowList (and ipWhiteList), chain. Authentication and limits we do not
-build (basicAuth, digestAuth, forwardAuth, rateLimit, inFlightReq) leave the router out, so
+redirectScheme, ipAllowList (and ipWhiteList), chain, basicAuth. Authentication and limits
+we do not build (digestAuth, forwardAuth, rateLimit, inFlightReq) leave the router out, so
 nothing is served without its protection; the other kinds are skipped with a warning.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import ipaddress
 import re
 from collections.abc import Callable, Mapping
@@ -31,6 +33,7 @@ from dataclasses import dataclass
 
 from ...ir.filters import (
     AddPrefix,
+    BasicAuth,
     Filter,
     HeaderEdit,
     RedirectScheme,
@@ -40,6 +43,7 @@ from ...ir.filters import (
     SourceRange,
     StripPrefix,
 )
+from ...ir.passwords import parse_htpasswd, supported
 from ...manifests.model import Diagnostic, Ingress, Manifests, Middleware, Severity
 from .annotations import PREFIX
 
@@ -48,7 +52,7 @@ __all__ = ["MIDDLEWARES", "MiddlewareIndex", "Resolved", "router_middlewares"]
 MIDDLEWARES = PREFIX + "router.middlewares"
 CRD = "@kubernetescrd"
 # Kinds whose absence would serve a protected route unprotected: such a router is left out.
-_FAIL_CLOSED = frozenset({"basicAuth", "digestAuth", "forwardAuth", "rateLimit", "inFlightReq"})
+_FAIL_CLOSED = frozenset({"digestAuth", "forwardAuth", "rateLimit", "inFlightReq"})
 _MAX_DEPTH = 10  # chains of chains; Traefik refuses recursion
 
 
@@ -93,6 +97,7 @@ class MiddlewareIndex:
 
     def __init__(self, manifests: Manifests, *, allow_cross_namespace: bool) -> None:
         self.allow_cross_namespace = allow_cross_namespace
+        self._secrets = {(s.meta.namespace, s.meta.name): s for s in reversed(manifests.secrets)}
         self._by_name: dict[str, Middleware] = {}
         for mw in manifests.middlewares:
             key = _normalize(f"{mw.meta.namespace}-{mw.meta.name}") + CRD
@@ -113,6 +118,8 @@ class MiddlewareIndex:
         try:
             if kind == "chain":
                 return self._chain(mw, conf, report, depth)
+            if kind == "basicAuth":
+                return self._basic_auth(mw, conf, report)
             built = _build(kind, conf)
         except ValueError as exc:
             return _failed(mw, f"spec.{kind}: {exc}")
@@ -129,6 +136,47 @@ class MiddlewareIndex:
         msg = f"kind {kind} is not supported yet: the routers using it are served without it"
         report(_diag(mw, "unsupported-middleware", msg, f"spec.{kind}"))
         return Resolved()
+
+    def _basic_auth(self, mw: Middleware, conf: Mapping[str, object], report: Report) -> Resolved:
+        """crd's createBasicAuthMiddleware and pkg/middlewares/auth: the users come from a
+        Secret of the Middleware's namespace, `kubernetes.io/basic-auth` (username and
+        password, the password hashed as {SHA}) or one key of htpasswd lines; realm
+        "traefik" by default; the Authorization header goes upstream unless removeHeader;
+        headerField names a request header that carries the user."""
+        name = _text(conf, "secret")
+        if not name:
+            return _failed(mw, "spec.basicAuth.secret: auth secret must be set")
+        namespace = mw.meta.namespace
+        secret = self._secrets.get((namespace, name))
+        if secret is None:
+            return _failed(mw, f"secret '{namespace}/{name}' not found")
+        if secret.type == "kubernetes.io/basic-auth":
+            login, password = secret.data.get("username"), secret.data.get("password")
+            if login is None or password is None:
+                why = f"secret '{namespace}/{name}' must contain both username and password keys"
+                return _failed(mw, why)
+            digest = base64.b64encode(hashlib.sha1(password).digest()).decode()
+            users = {login.decode("utf-8", "replace"): "{SHA}" + digest}
+        else:
+            if len(secret.data) != 1:
+                why = (
+                    f"found {len(secret.data)} elements for secret '{namespace}/{name}', must be"
+                    " single element exactly"
+                )
+                return _failed(mw, why)
+            (content,) = secret.data.values()
+            users, _ = parse_htpasswd(content.decode("utf-8", "replace"))
+            if not users:
+                return _failed(mw, f"secret '{namespace}/{name}' does not contain any credentials")
+        for user in sorted(u for u, h in users.items() if not supported(h)):
+            msg = (
+                f'the hash of user "{user}" is in a format not read here: that user cannot sign in'
+            )
+            report(_diag(mw, "invalid-auth-secret", msg, "spec.basicAuth.secret"))
+        realm = _text(conf, "realm") or "traefik"
+        header = _text(conf, "headerField") or None
+        remove = conf.get("removeHeader") is True
+        return Resolved((BasicAuth(users, realm, remove_header=remove, user_header=header),))
 
     def _chain(
         self, mw: Middleware, conf: Mapping[str, object], report: Report, depth: int
