@@ -6,9 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ...manifests.model import Diagnostic, Ingress, Severity
+from ..values import parse_bool
 
 __all__ = [
     "BACKEND_PROTOCOL",
+    "DIALECT_ONLY",
     "FORCE_SSL_REDIRECT",
     "KEYS",
     "PREFIX",
@@ -22,50 +24,56 @@ SSL_REDIRECT = PREFIX + "ssl-redirect"
 FORCE_SSL_REDIRECT = PREFIX + "force-ssl-redirect"
 BACKEND_PROTOCOL = PREFIX + "backend-protocol"
 
+# ingress-nginx's behaviour beyond the Ingress spec: these take effect in the nginx dialect
+# only (nginx/rewrite.ignored_outside_nginx says so of an Ingress of another dialect).
+DIALECT_ONLY: tuple[str, ...] = tuple(
+    PREFIX + name
+    for name in (
+        # nginx/rewrite.py
+        "rewrite-target",
+        "use-regex",
+        "x-forwarded-prefix",
+        # nginx/hosts.py
+        "server-alias",
+        "upstream-vhost",
+        "from-to-www-redirect",
+        # nginx/returns.py
+        "permanent-redirect",
+        "permanent-redirect-code",
+        "temporal-redirect",
+        "temporal-redirect-code",
+        "relative-redirects",
+        "app-root",
+        # nginx/errors.py
+        "default-backend",
+        "custom-http-errors",
+        # nginx/cors.py
+        "enable-cors",
+        "cors-allow-origin",
+        "cors-allow-headers",
+        "cors-allow-methods",
+        "cors-allow-credentials",
+        "cors-expose-headers",
+        "cors-max-age",
+        # nginx/auth.py
+        "auth-type",
+        "auth-secret",
+        "auth-secret-type",
+        "auth-realm",
+    )
+)
+
+# Every key this front-end honours: in every dialect the redirects (nginx/redirects.py) and
+# the backend protocol, and the nginx dialect's own.
 KEYS: frozenset[str] = frozenset(
     {
         SSL_REDIRECT,
         FORCE_SSL_REDIRECT,
         BACKEND_PROTOCOL,
-        # nginx/rewrite.py (the nginx dialect only)
-        PREFIX + "rewrite-target",
-        PREFIX + "use-regex",
-        PREFIX + "x-forwarded-prefix",
-        # nginx/redirects.py
         PREFIX + "preserve-trailing-slash",
-        # nginx/hosts.py (the nginx dialect only)
-        PREFIX + "server-alias",
-        PREFIX + "upstream-vhost",
-        PREFIX + "from-to-www-redirect",
-        # nginx/returns.py (the nginx dialect only)
-        PREFIX + "permanent-redirect",
-        PREFIX + "permanent-redirect-code",
-        PREFIX + "temporal-redirect",
-        PREFIX + "temporal-redirect-code",
-        PREFIX + "relative-redirects",
-        PREFIX + "app-root",
-        # nginx/cors.py (the nginx dialect only)
-        PREFIX + "enable-cors",
-        PREFIX + "cors-allow-origin",
-        PREFIX + "cors-allow-headers",
-        PREFIX + "cors-allow-methods",
-        PREFIX + "cors-allow-credentials",
-        PREFIX + "cors-expose-headers",
-        PREFIX + "cors-max-age",
-        # nginx/auth.py (the nginx dialect only)
-        PREFIX + "auth-type",
-        PREFIX + "auth-secret",
-        PREFIX + "auth-secret-type",
-        PREFIX + "auth-realm",
-        # nginx/errors.py (the nginx dialect only)
-        PREFIX + "default-backend",
-        PREFIX + "custom-http-errors",
+        *DIALECT_ONLY,
     }
 )
-
-# Go's strconv.ParseBool, which ingress-nginx uses for boolean annotations.
-_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
-_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 
 
 def annotation_diagnostic(
@@ -81,10 +89,9 @@ def flag(ing: Ingress, name: str, default: bool, report: Callable[[Diagnostic], 
     raw = ing.meta.annotations.get(name)
     if raw is None:
         return default
-    if raw in _TRUE:
-        return True
-    if raw in _FALSE:
-        return False
+    value = parse_bool(raw)
+    if value is not None:
+        return value
     msg = f'"{raw}" is not a boolean (true or false); the default ({str(default).lower()}) applies'
     report(annotation_diagnostic(ing, "invalid-annotation", msg, name))
     return default

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ...manifests.model import Diagnostic, Ingress
-from .annotations import PREFIX, annotation_diagnostic, flag
+from .annotations import DIALECT_ONLY, PREFIX, annotation_diagnostic, flag
 
 __all__ = [
     "DIALECT_ONLY",
@@ -33,35 +33,6 @@ __all__ = [
 REWRITE_TARGET = PREFIX + "rewrite-target"
 USE_REGEX = PREFIX + "use-regex"
 X_FORWARDED_PREFIX = PREFIX + "x-forwarded-prefix"
-# ingress-nginx's behaviour beyond the Ingress spec: they take effect in the nginx dialect only.
-DIALECT_ONLY = (
-    REWRITE_TARGET,
-    USE_REGEX,
-    X_FORWARDED_PREFIX,
-    PREFIX + "server-alias",
-    PREFIX + "upstream-vhost",
-    PREFIX + "from-to-www-redirect",
-    PREFIX + "permanent-redirect",
-    PREFIX + "permanent-redirect-code",
-    PREFIX + "temporal-redirect",
-    PREFIX + "temporal-redirect-code",
-    PREFIX + "relative-redirects",
-    PREFIX + "app-root",
-    PREFIX + "default-backend",
-    PREFIX + "custom-http-errors",
-    PREFIX + "enable-cors",
-    PREFIX + "cors-allow-origin",
-    PREFIX + "cors-allow-headers",
-    PREFIX + "cors-allow-methods",
-    PREFIX + "cors-allow-credentials",
-    PREFIX + "cors-expose-headers",
-    PREFIX + "cors-max-age",
-    PREFIX + "auth-type",
-    PREFIX + "auth-secret",
-    PREFIX + "auth-secret-type",
-    PREFIX + "auth-realm",
-)
-
 # parser.RegexPathWithCapture: "/" and alphanumerics plus -._~:/ and $ for captures.
 _TARGET = re.compile(r"^/?[\-._~a-zA-Z0-9/:$]*$")
 # parser.RegexPathWithCapture after removing spaces (xforwardedprefix/main.go).

@@ -28,6 +28,7 @@ from ...ir.model import Backend, Router
 from ...ir.service import CookieAffinity
 from ...ir.table import RouteTable, map_routers
 from ...manifests.model import Diagnostic, Manifests, Service, Severity
+from ..values import parse_bool
 from .annotations import PREFIX
 
 __all__ = ["SERVICE_KEYS", "ServiceOptions", "apply_service_annotations", "service_options"]
@@ -53,10 +54,6 @@ SERVICE_KEYS: frozenset[str] = frozenset(
         *(_SERVICE + k for k in _NOT_FOLLOWED),
     }
 )
-
-# Go's strconv.ParseBool, which label.Decode uses for booleans.
-_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
-_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,10 +108,9 @@ def service_options(
         raw = notes.get(key)
         if raw is None:
             return default
-        if raw in _TRUE:
-            return True
-        if raw in _FALSE:
-            return False
+        value = parse_bool(raw)  # label.Decode reads booleans as strconv.ParseBool
+        if value is not None:
+            return value
         problem(
             key,
             f'"{raw}" is not a boolean (Go\'s ParseBool); Traefik refuses the service'
