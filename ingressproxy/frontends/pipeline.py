@@ -35,6 +35,7 @@ from .nginx.hosts import (
     www_redirects,
 )
 from .nginx.keys import Support, key_warnings, refusals, support_of
+from .nginx.limits import limit_refusal, rate_limits
 from .nginx.protocol import backend_protocol_problem, backend_scheme
 from .nginx.redirects import ssl_redirects
 from .nginx.returns import add_app_root_routers, app_roots, returns_of
@@ -81,7 +82,7 @@ def review_annotations(
             continue
         errors = refusals(ing)
         if not errors:
-            refusal = returns_of(ing, diags.append).refused
+            refusal = returns_of(ing, diags.append).refused or limit_refusal(ing)
             errors = [refusal] if refusal is not None else []
         if errors:
             refused.add(id(ing))
@@ -157,6 +158,12 @@ def ingress_policies(
             if cors:
                 for host in {rule.host for rule in ing.rules} | {None}:
                     filters[host] = (*cors, *filters.get(host, ()))
+            # limit_req is nginx's preaccess phase: after the rewrite phase's answers above,
+            # before the access phase's authentication below.
+            limits = rate_limits(ing, diags.append)
+            if limits:
+                for host in {rule.host for rule in ing.rules} | {None}:
+                    filters[host] = (*filters.get(host, ()), *limits)
             # auth_basic is nginx's access phase: after every rewrite-phase answer above.
             auth = basic_auth(ing, secrets, diags.append)
             if auth is not None:

@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import ClassVar
 from urllib.parse import quote
 
+from .limits import zone
 from .passwords import verify
 from .regex import compiled
 
@@ -41,6 +42,7 @@ __all__ = [
     "HeaderEdit",
     "NotFound",
     "Phase",
+    "RateLimit",
     "RedirectHost",
     "RedirectScheme",
     "RedirectURL",
@@ -610,6 +612,35 @@ class CorsHeaders:
         resp.headers += fields
 
 
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """Requests per client address limited as nginx's `limit_req zone=... burst=N nodelay`
+    (ingress-nginx's limit-rps / limit-rpm with limit-burst-multiplier): past the burst a
+    request is answered `status` (limit-req-status-code, 503) without reaching the upstream;
+    clients in `exempt` (limit-allowlist) are not counted. The zone (ir.limits) is shared by
+    every router that names it: ingress-nginx makes one per Ingress."""
+
+    phase: ClassVar[Phase] = Phase.REQUEST
+    zone: str
+    rate: int  # milli-requests per second
+    burst: int  # requests
+    status: int = 503
+    exempt: tuple[IPNet, ...] = ()
+
+    def on_request(self, req: FilterRequest) -> Answer | None:
+        client = req.client or ""
+        if self.exempt:
+            try:
+                address = ipaddress.ip_address(client.strip("[]"))
+            except ValueError:
+                address = None
+            if address is not None and any(address in net for net in self.exempt):
+                return None
+        if zone(self.zone, self.rate, self.burst).allow(client):
+            return None
+        return Answer(self.status, (), f"{self.status} Service Temporarily Unavailable\n")
+
+
 # Checked credentials (a digest of user, password and stored hash): a bcrypt check costs
 # tens of milliseconds of the event loop, so a client's repeated requests pay it once.
 _VERIFIED: dict[bytes, bool] = {}
@@ -679,6 +710,7 @@ RequestFilter = (
     | CorsPreflight
     | DefaultBackendHeaders
     | NotFound
+    | RateLimit
     | RedirectHost
     | RedirectScheme
     | RedirectURL

@@ -55,6 +55,12 @@ DIALECT_ONLY: tuple[str, ...] = tuple(
         "cors-allow-credentials",
         "cors-expose-headers",
         "cors-max-age",
+        # nginx/limits.py
+        "limit-rps",
+        "limit-rpm",
+        "limit-burst-multiplier",
+        "limit-allowlist",
+        "limit-whitelist",
         # nginx/auth.py
         "auth-type",
         "auth-secret",

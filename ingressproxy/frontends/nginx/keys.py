@@ -71,6 +71,7 @@ _OURS = "tests/test_nginx_annotations.py::"
 _ERRORS = "tests/test_nginx_errors.py::"
 _CORS = "tests/test_nginx_cors.py::"
 _AUTH = "tests/test_nginx_auth.py::"
+_LIMITS = "tests/test_nginx_limits.py::"
 _BUFFERS = "nginx's buffering of bodies; the proxy streams them both ways"
 _TIMEOUTS = "upstream timeouts of the location (504); the proxy's are global settings"
 _RATE = "rate limiting per client address (503 when exceeded)"
@@ -411,17 +412,32 @@ _TABLE: tuple[KnownKey, ...] = (
         "global-rate-limit-window",
         versions="v1.11",
     ),
-    *_keys(
-        "ratelimit",
-        _N,
-        _RATE,
-        "limit-allowlist",
-        "limit-burst-multiplier",
-        "limit-connections",
-        "limit-rpm",
+    _honoured(
         "limit-rps",
-        "limit-whitelist",  # the AnnotationAliases of limit-allowlist
+        "ratelimit",
+        _RATE + ", per second",
+        _LIMITS + "test_limit_rps_with_its_burst_then_503",
     ),
+    _honoured("limit-rpm", "ratelimit", _RATE + ", per minute", _LIMITS + "test_limit_rpm"),
+    _honoured(
+        "limit-burst-multiplier",
+        "ratelimit",
+        "the burst of limit-rps/-rpm (default 5 times the rate)",
+        _LIMITS + "test_limit_rps_with_its_burst_then_503",
+    ),
+    _honoured(
+        "limit-allowlist",
+        "ratelimit",
+        "client addresses the rate limits skip",
+        _LIMITS + "test_the_allowlist_is_not_limited",
+    ),
+    _honoured(
+        "limit-whitelist",  # the AnnotationAliases of limit-allowlist
+        "ratelimit",
+        "client addresses the rate limits skip",
+        _LIMITS + "test_the_allowlist_is_not_limited",
+    ),
+    *_keys("ratelimit", _N, "concurrent connections per client address (503)", "limit-connections"),
     *_keys(
         "mirror",
         _N,
