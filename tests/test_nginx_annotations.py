@@ -112,11 +112,11 @@ def _codes(diags: list[Diagnostic]) -> dict[str, list[str]]:
 
 
 def test_key_warnings() -> None:
-    notes = {"proxy-buffering": "off", "auth-url": "http://auth", "rewrite-targt": "/"}
+    notes = {"proxy-buffering": "off", "limit-connections": "5", "rewrite-targt": "/"}
     _, diags = _compile(SERVICE + "---\n" + ingress("app", "/", notes))
     codes = _codes(diags)
     assert codes["annotation-no-effect"] == [PREFIX + "proxy-buffering"]
-    assert codes["unsupported-annotation"] == [PREFIX + "auth-url"]
+    assert codes["unsupported-annotation"] == [PREFIX + "limit-connections"]
     assert codes["unknown-annotation"] == [PREFIX + "rewrite-targt"]
     # A key that only tunes nginx is an info-level note (ingress-nginx issue 16: "accepted
     # with an info-level note, never an error"); the others are warnings.

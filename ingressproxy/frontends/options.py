@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from ..ir.filters import Filter
-from ..ir.model import ALL_ENTRYPOINTS, EntryPoint
+from ..ir.model import ALL_ENTRYPOINTS, EntryPoint, ExternalAuth
 from ..ir.table import RouteTable
 from ..manifests.model import Diagnostic
 from .backends import BackendOverride
@@ -56,6 +56,8 @@ class IngressPolicy:
     path_matcher: str | None = None
     # Traefik's router.middlewares, compiled (frontends/traefik/middlewares.py): filters run
     # before the router's own; `left_out` says why its routers are not served, when set.
+    # ingress-nginx's auth-url (nginx dialect): the auth service asked before forwarding.
+    auth: ExternalAuth | None = None
     middlewares: tuple[Filter, ...] = ()
     middleware_names: tuple[str, ...] = ()
     left_out: str | None = None

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from types import MappingProxyType
 
-from ..ir.filters import AppRoot, Filter, NotFound, SetUpstreamHost
-from ..ir.model import ALL_ENTRYPOINTS, Backend, EntryPoint, Router
+from ..ir.filters import AppRoot, BasicAuth, Filter, NotFound, SetUpstreamHost
+from ..ir.model import ALL_ENTRYPOINTS, Backend, EntryPoint, ExternalAuth, Router
 from ..ir.table import EntryPoints, RouteTable, merge_tables
 from ..manifests.model import Diagnostic, Ingress, Manifests, ObjectRef, Severity
 from .annotations import unknown_annotations
@@ -25,6 +25,7 @@ from .nginx.annotations import BACKEND_PROTOCOL, PREFIX, annotation_diagnostic
 from .nginx.auth import basic_auth
 from .nginx.cors import cors_filters
 from .nginx.errors import apply_error_plans, error_plans
+from .nginx.extauth import external_auth
 from .nginx.hosts import (
     FROM_TO_WWW_REDIRECT,
     SERVER_ALIAS,
@@ -118,12 +119,16 @@ def ingress_policies(
     sem = semantics_of(options)
     implicit = sem.implicit_ssl_redirect
     traefik = sem.flavor is Flavor.TRAEFIK
-    secrets = {
-        (s.meta.namespace, s.meta.name): s for s in reversed((manifests or Manifests()).secrets)
-    }
-    index = MiddlewareIndex(
-        manifests or Manifests(), allow_cross_namespace=options.allow_cross_namespace
+    objects = manifests or Manifests()
+    # The first definition of a name wins, as decode keeps it.
+    secrets = {(x.meta.namespace, x.meta.name): x for x in reversed(objects.secrets)}
+    resolver = BackendResolver(
+        objects,
+        allow_external_name=options.allow_external_name,
+        overrides=options.backend_overrides,
+        dns_pattern=options.dns_pattern,
     )
+    index = MiddlewareIndex(objects, allow_cross_namespace=options.allow_cross_namespace)
     out: dict[ObjectRef, IngressPolicy] = {}
     for ing in ingresses:
         eps = entrypoints(ing, diags.append)
@@ -138,6 +143,7 @@ def ingress_policies(
                 ing, tls_hosts, implicit, diags.append
             ).items():
                 filters[host] = (*filters.get(host, ()), redirect)
+        ext: ExternalAuth | None = None
         if sem.flavor is Flavor.NGINX:
             vhost = upstream_vhost(ing, diags.append)
             if vhost is not None:
@@ -169,9 +175,18 @@ def ingress_policies(
             if auth is not None:
                 for host in {rule.host for rule in ing.rules} | {None}:
                     filters[host] = (*filters.get(host, ()), auth)
+            # auth_request (auth-url): a subrequest, so a router field the proxy runs after
+            # the filters; a location Parse denies gets a denying filter instead.
+            asked = external_auth(ing, resolver, diags.append)
+            if isinstance(asked, BasicAuth):
+                for host in {rule.host for rule in ing.rules} | {None}:
+                    filters[host] = (*filters.get(host, ()), asked)
+            else:
+                ext = asked
         router = router_annotations(ing, lambda _: None) if traefik else None  # said above
         chain = router_middlewares(ing, index, diags.append) if traefik else None
         out[ing.ref] = IngressPolicy(
+            auth=ext,
             middlewares=chain.filters if chain is not None else (),
             middleware_names=chain.names if chain is not None else (),
             left_out=chain.error if chain is not None else None,

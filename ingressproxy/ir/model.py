@@ -26,6 +26,7 @@ __all__ = [
     "Endpoint",
     "EntryPoint",
     "ErrorPages",
+    "ExternalAuth",
     "Matcher",
     "Overridden",
     "Router",
@@ -123,6 +124,29 @@ class ErrorPages:
     context: ErrorContext  # code is filled per answer
 
 
+@dataclass(frozen=True, slots=True)
+class ExternalAuth:
+    """Ask another service before forwarding (ingress-nginx's auth-url: nginx's auth_request,
+    a subrequest the proxy makes, so not a pure filter). The service gets the request's
+    headers without its body, by `method` (GET) to `target`, with X-Original-URL,
+    X-Original-Method, X-Sent-From, X-Real-IP, X-Forwarded-For (the client alone) and
+    X-Auth-Request-Redirect; with a `method` of its own also X-Original-URI and X-Scheme. A
+    2xx lets the request through, `response_headers` copied from that answer onto the
+    upstream request (replacing or dropping the client's); 401 and 403 go back to the client
+    (401 with the service's WWW-Authenticate, or a 302 to `signin` when set); any other
+    answer, or a service that cannot be reached, is 500."""
+
+    backend: Backend  # where the auth service runs
+    target: str  # path and query of the auth URL
+    host: str  # the Host header: the auth URL's host
+    method: str | None = None  # auth-method; None: GET without X-Original-URI
+    response_headers: tuple[str, ...] = ()
+    request_redirect: str | None = None  # X-Auth-Request-Redirect; None: the request URI
+    signin: str | None = None  # auth-signin URL
+    signin_param: str = "rd"  # auth-signin-redirect-param
+    url: str = ""  # the auth-url as written, for tools
+
+
 class Matcher(StrEnum):
     """How a router's path is compared with the (canonical) request path."""
 
@@ -170,6 +194,8 @@ class Router:
     # The named middlewares whose filters it carries, as the dialect names them (Traefik's
     # "ns-name@kubernetescrd"), for tools: the dashboard shows them as Traefik's does.
     middlewares: tuple[str, ...] = ()
+    # Asked before forwarding (ingress-nginx's auth-url); None: nobody is.
+    auth: ExternalAuth | None = None
     # The response phase's error pages: answers of some statuses replaced by another
     # service's (a subrequest the proxy makes, so not a pure filter).
     errors: ErrorPages | None = None

@@ -61,6 +61,13 @@ DIALECT_ONLY: tuple[str, ...] = tuple(
         "limit-burst-multiplier",
         "limit-allowlist",
         "limit-whitelist",
+        # nginx/extauth.py
+        "auth-url",
+        "auth-method",
+        "auth-response-headers",
+        "auth-request-redirect",
+        "auth-signin",
+        "auth-signin-redirect-param",
         # nginx/auth.py
         "auth-type",
         "auth-secret",

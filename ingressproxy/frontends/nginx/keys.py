@@ -72,6 +72,7 @@ _ERRORS = "tests/test_nginx_errors.py::"
 _CORS = "tests/test_nginx_cors.py::"
 _AUTH = "tests/test_nginx_auth.py::"
 _LIMITS = "tests/test_nginx_limits.py::"
+_EXTAUTH = "tests/test_nginx_extauth.py::"
 _BUFFERS = "nginx's buffering of bodies; the proxy streams them both ways"
 _TIMEOUTS = "upstream timeouts of the location (504); the proxy's are global settings"
 _RATE = "rate limiting per client address (503 when exceeded)"
@@ -296,10 +297,46 @@ _TABLE: tuple[KnownKey, ...] = (
         "the realm of WWW-Authenticate",
         _AUTH + "test_an_absent_realm_is_empty",
     ),
+    _honoured(
+        "auth-url",
+        "authreq",
+        "external authentication: a subrequest to this URL decides (2xx, 401, 403, else 500)",
+        _EXTAUTH + "test_signed_in_or_not",
+    ),
+    _honoured(
+        "auth-method",
+        "authreq",
+        "the auth subrequest's method (adds X-Original-URI and X-Scheme)",
+        _EXTAUTH + "test_auth_method_adds_the_original_uri",
+    ),
+    _honoured(
+        "auth-response-headers",
+        "authreq",
+        "headers of the auth answer copied onto the upstream request",
+        _EXTAUTH + "test_auth_response_headers_replace_the_clients",
+    ),
+    _honoured(
+        "auth-request-redirect",
+        "authreq",
+        "X-Auth-Request-Redirect sent to the auth service",
+        _EXTAUTH + "test_signed_in_or_not",
+    ),
+    _honoured(
+        "auth-signin",
+        "authreq",
+        "a 302 there (with rd=) instead of the auth service's 401",
+        _EXTAUTH + "test_auth_signin_redirects_on_401_only",
+    ),
+    _honoured(
+        "auth-signin-redirect-param",
+        "authreq",
+        "the name of auth-signin's redirect parameter (rd)",
+        _EXTAUTH + "test_auth_signin_redirects_on_401_only",
+    ),
     *_keys(
         "authreq",
-        _N,
-        "external authentication (a subrequest to auth-url decides)",
+        _A,
+        "nginx's handling of the auth subrequest (its cache, keep-alive, cookies)",
         "auth-always-set-cookie",
         "auth-cache-duration",
         "auth-cache-key",
@@ -307,13 +344,12 @@ _TABLE: tuple[KnownKey, ...] = (
         "auth-keepalive-requests",
         "auth-keepalive-share-vars",
         "auth-keepalive-timeout",
-        "auth-method",
+    ),
+    *_keys(
+        "authreq",
+        _N,
+        "headers added to the auth subrequest, from a ConfigMap",
         "auth-proxy-set-headers",
-        "auth-request-redirect",
-        "auth-response-headers",
-        "auth-signin",
-        "auth-signin-redirect-param",
-        "auth-url",
     ),
     *_keys(
         "authtls",

@@ -287,6 +287,7 @@ def _collect(ing: Ingress, ctx: _Context, out: _Collected) -> None:
                 ),
                 middlewares=policy.middleware_names,
                 entrypoints=policy.entrypoints,
+                auth=policy.auth,
                 dialect=dialect,
                 dialect_reason=policy.dialect_reason,
             )
@@ -330,6 +331,7 @@ def _collect(ing: Ingress, ctx: _Context, out: _Collected) -> None:
             filters=(*policy.filters.get(None, ()), *policy.middlewares),
             middlewares=policy.middleware_names,
             entrypoints=policy.entrypoints,
+            auth=policy.auth,
             dialect=dialect,
             dialect_reason=policy.dialect_reason,
         )
@@ -348,6 +350,7 @@ def _collect(ing: Ingress, ctx: _Context, out: _Collected) -> None:
             rule=rule_text(host, None, None),
             filters=policy.filters.get(host, ()),
             entrypoints=policy.entrypoints,
+            auth=policy.auth,
             dialect=dialect,
             dialect_reason=policy.dialect_reason,
         )
@@ -382,6 +385,7 @@ def _regex_candidate(
         rule=rule_text(host, path_rule.path, path_rule.path_type),
         filters=location_filters(path_rule.path, policy.filters.get(host, ())),
         entrypoints=policy.entrypoints,
+        auth=policy.auth,
         dialect=str(ctx.sem.flavor),
         dialect_reason=policy.dialect_reason,
     )
