@@ -1,11 +1,11 @@
 """The cyclic garbage collector paused while a folder is loaded, decoded and compiled.
 
 Building a snapshot allocates millions of long-lived, acyclic objects (plain data, line maps,
-decoded objects, routers). CPython's collector runs a full pass each time the tracked heap grows
-by a quarter, so a 10,000-Ingress folder paid ~2 s of collection for nothing: the build frees
-its temporaries by reference counting and leaves almost no cycles (docs/performance.md,
-"Loading big folders"). When the last build ends, one full collection puts what it made in the
-oldest generation and collection resumes with its usual thresholds.
+decoded objects, routers). CPython's collector runs a full pass each time the tracked heap
+grows by a quarter, so a 10,000-Ingress folder paid ~2 s of collection for nothing: the build
+frees its temporaries by reference counting and leaves almost no cycles. When the last build
+ends, one full collection puts what it made in the oldest generation and collection resumes
+with its usual thresholds (docs/performance.md, "The collector after a build").
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def _age_young_objects() -> None:
     count of long-lived objects as it was before the build, and its rule for a full pass (a
     quarter more long-lived objects than that count) then fires again and again on a serving
     proxy, each pass walking the whole snapshot: at 10,000 Ingresses that cost a fifth of the
-    throughput (docs/performance.md, "Loading big folders"). One pass here costs a fraction
+    throughput (docs/performance.md, "The collector after a build"). One pass here costs a fraction
     of a second per build instead.
     """
     gc.collect()
